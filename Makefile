@@ -1,0 +1,34 @@
+# Two commands from nothing: `make demo` and `make test`. Everything else is a step they share.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+SAMPLE := data/sample
+
+.PHONY: demo test setup sample lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+sample: $(STAMP)
+	$(BIN)/python scripts/make_sample_corpus.py --out $(SAMPLE)
+
+demo: sample
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
+
+test: sample
+	$(BIN)/python -m pytest -q tests
+
+lint: $(STAMP)
+	$(BIN)/ruff check curate tests scripts
+
+bench: $(STAMP)
+	bash scripts/bench/run_all.sh
+
+clean:
+	rm -rf out data/sample .pytest_cache

@@ -1,0 +1,319 @@
+"""The curate command line: parse, validate, call one library function, print. No logic here."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+
+import click
+
+from curate import __version__, log
+from curate.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, CurateError
+from curate.options import make_run_options, output_options, parse_shard_size, run_options
+
+EXIT_CODES = """\b
+Exit codes:
+  0    success (also: output already complete, nothing to do)
+  1    bad input data, a failed task, or an output conflict
+  2    bad usage (unknown option, bad value)
+  70   internal error: a bug in curate (a traceback is printed)
+  130  interrupted (Ctrl-C); rerun the same command to resume
+"""
+
+
+class CurateClickError(click.ClickException):
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+    def show(self, file=None) -> None:
+        click.echo(f"error: {self.message}", err=True)
+
+
+class CurateGroup(click.Group):
+    """Turns library errors into one clean message and a documented exit code."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except CurateError as e:
+            raise CurateClickError(e.render(), e.exit_code) from None
+        except KeyboardInterrupt:
+            raise CurateClickError("interrupted; rerun the same command to resume", EXIT_INTERRUPTED) from None
+        except BrokenPipeError:
+            # `curate ... - | head`: the reader left early; not an error, and no traceback at exit.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise click.exceptions.Exit(0) from None
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as e:
+            traceback.print_exc(file=sys.stderr)
+            raise CurateClickError(f"internal error ({type(e).__name__}: {e}); this is a bug in curate, please report it with the traceback above", EXIT_INTERNAL) from None
+
+
+@click.group(cls=CurateGroup, epilog=EXIT_CODES, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="curate")
+@click.option("--config", type=click.Path(dir_okay=False), envvar="CURATE_CONFIG", show_envvar=True,
+              help="TOML file of option defaults: a [defaults] table and one table per command.")
+@click.pass_context
+def cli(ctx: click.Context, config: str | None) -> None:
+    """Curate pretraining corpora: each command reads a sharded Parquet dataset and writes one.
+
+    \b
+    A dataset is a directory of part-NNNNN.parquet shards with a _manifest.json
+    and a _SUCCESS marker. '-' means an Arrow stream on stdin/stdout, so commands pipe.
+
+    \b
+    Examples:
+      curate ingest 'crawl/*.jsonl.zst' raw/          # JSON Lines -> sharded Parquet
+      curate info raw/                                # schema, rows, lineage
+      curate head raw/ -n 3                           # first documents
+      curate export raw/ out/ --format jsonl.zst --shard-size 100k
+      curate ingest docs.jsonl - | curate export - - --format jsonl | head
+
+    Options also come from the environment (CURATE_WORKERS, CURATE_TASK, CURATE_PROGRESS,
+    CURATE_CONFIG) and from --config FILE.toml; the command line wins.
+    """
+    if config:
+        from curate.config import load_default_map
+
+        ctx.default_map = load_default_map(config, cli)
+
+
+def _finish(summary, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(summary.as_dict(), sort_keys=True))
+
+
+def _no_json_on_stdout(out: str, as_json: bool) -> None:
+    if out == "-" and as_json:
+        raise click.UsageError("--json prints on stdout, which already carries the data ('-'); use one or the other")
+
+
+@cli.command(epilog=EXIT_CODES)
+@click.argument("inputs", metavar="IN")
+@click.argument("out", metavar="OUT")
+@click.option("--format", "fmt", type=click.Choice(["auto", "jsonl", "lines", "files", "parquet"]), default="auto", show_default=True,
+              help="Input format. auto: by extension (.jsonl/.json/.ndjson[.gz|.zst|.bz2], .parquet, .txt = a document per line). "
+                   "'files': each file is one document.")
+@click.option("--text-field", default="text", show_default=True, help="Field (or column) that holds the document text.")
+@click.option("--id-field", default=None, help="Field to use as the document id [default: generate '<file>:<record number>'].")
+@click.option("--fields", default=None, help="Comma-separated extra fields to keep [default: all fields seen in the first block].")
+@click.option("--shard-size", default="256MB", show_default=True,
+              help="Rows per output shard (100000, 100k, 1M) or text bytes per shard (256MB, 1GB).")
+@click.option("--on-bad-record", type=click.Choice(["fail", "skip"]), default="fail", show_default=True,
+              help="A line that is not valid JSON or UTF-8: stop with its line number, or set it aside (counted, kept in --rejects).")
+@click.option("--rejects", type=str, default=None, help="Directory for rejected records (empty text, bad lines) with a reject_reason.")
+@run_options
+@output_options
+def ingest(inputs, out, fmt, text_field, id_field, fields, shard_size, on_bad_record, rejects, workers, task_slice,
+           overwrite, keep_work, progress, quiet, as_json):
+    """Convert JSON Lines, plain text or Parquet into a sharded Parquet dataset.
+
+    IN is a file, a directory, a quoted glob, a URI (s3://, gs://, hdfs://) or '-' (JSON Lines
+    on stdin). OUT is a directory, or '-' for an Arrow stream on stdout. Every output row has a
+    stable string `id` and a string `text`; other fields are kept as columns. Records with a
+    null or blank text are rejected (counted in the manifest, kept with --rejects).
+
+    \b
+    Examples:
+      curate ingest 'crawl/*.jsonl.zst' raw/
+      curate ingest wiki.txt raw/ --shard-size 100k          # a document per line
+      curate ingest books/ raw/ --format files                # a document per file
+      curate ingest data.parquet raw/ --text-field content --id-field doc_id
+      zcat dump.jsonl.gz | curate ingest - raw/ --on-bad-record skip --rejects bad/
+    """
+    from curate.stages.ingest import Ingest, IngestParams
+
+    log.set_quiet(quiet)
+    _no_json_on_stdout(out, as_json)
+    rows, nbytes = parse_shard_size(shard_size)
+    params = IngestParams(
+        format=fmt, text_field=text_field, id_field=id_field,
+        fields=tuple(f.strip() for f in fields.split(",") if f.strip()) if fields is not None else None,
+        shard_rows=rows, shard_bytes=nbytes, on_bad_record=on_bad_record,
+    )
+    from curate.io.location import locate
+    from curate.run.executor import execute
+
+    stage = Ingest(inputs, params)
+    locs = [] if inputs == "-" else [locate(inputs.split("*")[0].rstrip("/") or ".")] if "*" in inputs else [locate(inputs)]
+    summary = execute(stage, out, make_run_options(workers, task_slice, overwrite, keep_work, progress, rejects, quiet), locs)
+    _report_counters(summary)
+    _finish(summary, as_json)
+
+
+def _report_counters(summary) -> None:
+    for k, v in sorted(summary.counters.items()):
+        if k.startswith("dropped_field:"):
+            log.warn(f"field '{k.split(':', 1)[1]}' was not in the schema sample and was dropped in {v} block(s); name it in --fields to keep it")
+        elif k in ("empty_text", "bad_records", "empty_files", "utf8_replaced"):
+            log.info(f"{summary.stage}: {k.replace('_', ' ')}: {v:,}")
+
+
+@cli.command(epilog=EXIT_CODES)
+@click.argument("dataset", metavar="IN")
+@click.argument("out", metavar="OUT")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "jsonl.gz", "jsonl.zst", "parquet"]), default=None,
+              help="Output format [default: jsonl.zst, or jsonl when OUT is '-'].")
+@click.option("--shard-size", default=None, help="Re-shard: rows (100k) or text bytes (256MB) per output file [default: one file per input shard].")
+@click.option("--columns", default=None, help="Comma-separated columns to export [default: all].")
+@run_options
+@output_options
+def export(dataset, out, fmt, shard_size, columns, workers, task_slice, overwrite, keep_work, progress, quiet, as_json):
+    """Write a dataset as JSON Lines (plain, .gz, .zst) or Parquet, optionally re-sharded.
+
+    \b
+    Examples:
+      curate export clean/ release/ --format jsonl.zst --shard-size 1GB
+      curate export clean/ - --columns id,text | head -n 5      # JSON Lines on stdout
+      curate export clean/ flat/ --format parquet --shard-size 500k
+    """
+    from curate.io.dataset import open_dataset
+    from curate.run.executor import execute
+    from curate.stages.base import input_locations
+    from curate.stages.export import Export, ExportParams
+
+    log.set_quiet(quiet)
+    _no_json_on_stdout(out, as_json)
+    rows, nbytes = parse_shard_size(shard_size)
+    fmt = fmt or ("jsonl" if out == "-" else "jsonl.zst")
+    ds = open_dataset(dataset)
+    params = ExportParams(format=fmt, shard_rows=rows, shard_bytes=nbytes,
+                          columns=tuple(c.strip() for c in columns.split(",")) if columns else None)
+    if params.columns and not ds.stdin:
+        from curate.io.dataset import reference_schema
+
+        names = reference_schema(ds).names
+        missing = [c for c in params.columns if c not in names]
+        if missing:
+            raise click.BadParameter(f"unknown column(s) {', '.join(missing)}; the columns are: {', '.join(names)}", param_hint="--columns")
+    summary = execute(Export(ds, params), out, make_run_options(workers, task_slice, overwrite, keep_work, progress, None, quiet), input_locations(ds))
+    _finish(summary, as_json)
+
+
+@cli.command(epilog=EXIT_CODES)
+@click.argument("dataset", metavar="IN")
+@click.option("-n", "--rows", "n", type=click.IntRange(min=0), default=5, show_default=True, help="How many rows.")
+@click.option("--columns", default=None, help="Comma-separated columns [default: all].")
+@click.option("--width", type=click.IntRange(min=10), default=200, show_default=True, help="Truncate long values to this many characters.")
+@click.option("--format", "fmt", type=click.Choice(["table", "jsonl"]), default="table", show_default=True,
+              help="table: readable, values truncated; jsonl: exact rows, one JSON object per line.")
+def head(dataset, n, columns, width, fmt):
+    """Show the first rows of a dataset.
+
+    \b
+    Examples:
+      curate head raw/
+      curate head raw/ -n 20 --columns id,text --width 80
+      curate head raw/ --format jsonl | jq .id
+    """
+    from curate.io.dataset import open_dataset
+    from curate.stages.inspect import head as head_rows
+
+    ds = open_dataset(dataset)
+    cols = [c.strip() for c in columns.split(",")] if columns else None
+    if cols and not ds.stdin and ds.shards:
+        from curate.io.dataset import reference_schema
+
+        names = reference_schema(ds).names
+        missing = [c for c in cols if c not in names]
+        if missing:
+            raise click.BadParameter(f"unknown column(s) {', '.join(missing)}; the columns are: {', '.join(names)}", param_hint="--columns")
+    table = head_rows(ds, n, cols)
+    if fmt == "jsonl":
+        from curate.io.jsonl import encode_jsonl
+
+        for b in table.to_batches():
+            sys.stdout.buffer.write(encode_jsonl(b).to_pybytes())
+        sys.stdout.flush()
+        return
+    _print_table(table, width)
+
+
+def _print_table(table, width: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    t = Table(show_lines=True)
+    for name in table.column_names:
+        t.add_column(name, overflow="fold")
+    for row in table.to_pylist():
+        cells = []
+        for v in row.values():
+            s = "" if v is None else str(v)
+            s = s.replace("\n", "⏎ ")
+            cells.append(s if len(s) <= width else s[: width - 1] + "…")
+        t.add_row(*cells)
+    console.print(t)
+    console.print(f"{table.num_rows} row(s)", style="dim")
+
+
+@cli.command(epilog=EXIT_CODES)
+@click.argument("dataset", metavar="IN")
+@click.option("--json", "as_json", is_flag=True, help="Print the information as JSON.")
+@click.option("--shards", "show_shards", is_flag=True, help="List every shard with its rows and bytes.")
+def info(dataset, as_json, show_shards):
+    """Show a dataset's schema, rows, bytes, shards and manifest chain (reads footers only).
+
+    \b
+    Examples:
+      curate info raw/
+      curate info clean/ --json | jq '.lineage[].stage'
+    """
+    from curate.io.dataset import open_dataset
+    from curate.stages.inspect import info as dataset_info
+    from curate.stages.inspect import stdin_info
+
+    ds = open_dataset(dataset)
+    data = stdin_info() if ds.stdin else dataset_info(ds)
+    if as_json:
+        click.echo(json.dumps(data, sort_keys=True))
+        return
+    _print_info(data, show_shards)
+
+
+def _print_info(data: dict, show_shards: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    c = Console()
+    c.print(f"[bold]{data['dataset']}[/bold]  {data['shards']} shard(s), {data['rows']:,} rows, {log.human_bytes(data['bytes'])}"
+            + ("" if data["complete"] else "  [yellow](no manifest: not written by curate)[/yellow]"))
+    s = Table(title="schema", title_justify="left")
+    s.add_column("column")
+    s.add_column("type")
+    for f in data["schema"]:
+        s.add_row(f["name"], f["type"])
+    c.print(s)
+    if show_shards and data["shard_list"]:
+        t = Table(title="shards", title_justify="left")
+        for col in ("name", "rows", "bytes", "row groups"):
+            t.add_column(col, justify="right" if col != "name" else "left")
+        for sh in data["shard_list"]:
+            t.add_row(sh["name"], f"{sh['rows']:,}", log.human_bytes(sh["bytes"]), str(sh["row_groups"]))
+        c.print(t)
+    if data["lineage"]:
+        t = Table(title="lineage (oldest first)", title_justify="left")
+        for col in ("stage", "in", "kept", "rejected", "params", "finished"):
+            t.add_column(col)
+        for a in data["lineage"]:
+            params = ", ".join(f"{k}={v}" for k, v in sorted((a.get("params") or {}).items()) if v not in (None, False))
+            t.add_row(a.get("stage") or "?", _n(a.get("rows_in")), _n(a.get("rows_out")), _n(a.get("rows_rejected")),
+                      params[:80], a.get("finished") or "")
+        c.print(t)
+
+
+def _n(v) -> str:
+    return f"{v:,}" if isinstance(v, int) else "-"
+
+
+def main() -> None:
+    cli(prog_name="curate")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Dataset layer: where data lives, how batches are read, how shards are written."""

@@ -1,0 +1,214 @@
+"""JSON Lines in and out, vectorised: pyarrow parses blocks of lines, pyarrow.compute writes them.
+
+Python looks at single lines only to explain an error (which line, what is wrong) or, with
+--on-bad-record skip, to set bad lines aside.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pj
+
+from curate.errors import InputError
+
+BLOCK_BYTES = 16 << 20
+COMPRESSION_BY_SUFFIX = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd", ".bz2": "bz2"}
+
+
+def compression_of(path: str) -> str | None:
+    for suffix, codec in COMPRESSION_BY_SUFFIX.items():
+        if path.endswith(suffix):
+            return codec
+    return None
+
+
+@dataclass
+class Block:
+    data: bytes  # whole lines, without the final newline
+    first_line: int  # 1-based line number of the block's first line
+    nlines: int  # physical lines in the block
+    end_offset: int  # uncompressed bytes consumed so far
+
+
+def iter_line_blocks(stream, uri: str, block_bytes: int = BLOCK_BYTES) -> Iterator[Block]:
+    """Cut a byte stream into blocks of whole lines; a line longer than a block extends it."""
+    carry = b""
+    line = 1
+    consumed = 0
+    while True:
+        try:
+            chunk = stream.read(block_bytes)
+        except (pa.ArrowException, OSError, EOFError) as e:
+            raise InputError(
+                f"cannot read after line {line - 1} ({e})",
+                where=uri,
+                hint="the compressed file is truncated or corrupt: re-download or re-create it",
+            ) from None
+        if not chunk:
+            break
+        consumed += len(chunk)
+        buf = carry + chunk if carry else chunk
+        cut = buf.rfind(b"\n")
+        if cut < 0:
+            carry = buf
+            continue
+        data, carry = buf[:cut], buf[cut + 1 :]
+        n = data.count(b"\n") + 1
+        yield Block(data, line, n, consumed - len(carry))
+        line += n
+    if carry:
+        yield Block(carry, line, carry.count(b"\n") + 1, consumed)
+
+
+# ---- parsing -----------------------------------------------------------------------------
+
+
+def parse_block(data: bytes, schema: pa.Schema | None) -> pa.Table:
+    """Raises pa.ArrowInvalid / UnicodeDecodeError on any bad line; the caller explains it."""
+    ro = pj.ReadOptions(use_threads=False, block_size=max(len(data) + 1, 1 << 16))
+    po = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer")
+    return pj.read_json(pa.BufferReader(data + b"\n"), read_options=ro, parse_options=po)
+
+
+def sniff_schema(data: bytes, uri: str, text_field: str) -> pa.Schema:
+    """The schema every block is parsed with, taken from the first block of the first file."""
+    good = b"\n".join(ln for ln in data.split(b"\n")[:20000] if _is_good(ln))
+    if not good.strip():
+        return pa.schema([(text_field, pa.string())])
+    try:
+        table = parse_block(good, None)
+    except (pa.ArrowInvalid, UnicodeDecodeError) as e:
+        # Fields whose type changes inside the sample: let the per-line explanation say where.
+        raise InputError(f"the first block cannot be parsed as one table ({e})", where=uri,
+                         hint="pass --fields with the fields to keep, so that the others are ignored") from None
+    fields = []
+    for f in table.schema:
+        if f.name == text_field:
+            fields.append(pa.field(text_field, pa.string()))
+        elif pa.types.is_null(f.type):
+            continue  # no value seen yet: a later block infers it (see `unexpected fields`)
+        else:
+            fields.append(f)
+    if text_field not in table.schema.names:
+        fields.insert(0, pa.field(text_field, pa.string()))
+    return pa.schema(fields)
+
+
+def _is_good(line: bytes) -> bool:
+    try:
+        return isinstance(json.loads(line), dict) if line.strip() else False
+    except (ValueError, UnicodeDecodeError):
+        return False
+
+
+def explain_bad_lines(block: Block, schema: pa.Schema, text_field: str) -> list[tuple[int, str, bytes]]:
+    """(line number, what is wrong, raw line) for each line pyarrow would refuse, checked in Python."""
+    bad = []
+    for i, raw in enumerate(block.data.split(b"\n")):
+        if not raw.strip():
+            continue
+        reason = _line_problem(raw, schema, text_field)
+        if reason is not None:
+            bad.append((block.first_line + i, reason, raw))
+    return bad
+
+
+def _line_problem(raw: bytes, schema: pa.Schema, text_field: str) -> str | None:
+    try:
+        s = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return f"invalid UTF-8 at byte {e.start}"
+    try:
+        obj = json.loads(s)
+    except ValueError as e:
+        return f"invalid JSON: {e}"
+    if not isinstance(obj, dict):
+        return f"a JSON {type(obj).__name__} where an object was expected"
+    for f in schema:
+        v = obj.get(f.name)
+        if v is None:
+            continue
+        if not _fits(v, f.type):
+            what = "the text field" if f.name == text_field else f"field '{f.name}'"
+            return f"{what} is a JSON {type(v).__name__}, expected {f.type}"
+    try:
+        parse_block(raw, schema)
+    except (pa.ArrowInvalid, UnicodeDecodeError) as e:
+        return f"cannot be converted ({e})"
+    return None
+
+
+def _fits(v, t: pa.DataType) -> bool:
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return isinstance(v, str)
+    if pa.types.is_boolean(t):
+        return isinstance(v, bool)
+    if pa.types.is_integer(t):
+        return isinstance(v, int) and not isinstance(v, bool)
+    if pa.types.is_floating(t):
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+    if pa.types.is_struct(t):
+        return isinstance(v, dict)
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return isinstance(v, list)
+    return True
+
+
+# ---- writing -----------------------------------------------------------------------------
+
+_ESCAPES = [("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"), ("\b", "\\b"), ("\f", "\\f")]
+_OTHER_CONTROL = [chr(c) for c in range(0x20) if chr(c) not in "\n\r\t\b\f"]
+
+
+def _json_string(arr: pa.Array) -> pa.Array:
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        arr = pc.cast(arr, pa.string())
+    for old, new in _ESCAPES:
+        arr = pc.replace_substring(arr, old, new)
+    if pc.any(pc.match_substring_regex(arr, "[\\x00-\\x1f]")).as_py():
+        for ch in _OTHER_CONTROL:  # rare: only batches that hold such bytes pay for this
+            arr = pc.replace_substring(arr, ch, f"\\u{ord(ch):04x}")
+    return pc.binary_join_element_wise('"', arr, '"', "")
+
+
+def _json_value(arr: pa.Array) -> pa.Array:
+    t = arr.type
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        out = _json_string(arr)
+    elif pa.types.is_integer(t) or pa.types.is_boolean(t):
+        out = pc.cast(arr, pa.string())
+    elif pa.types.is_floating(t):
+        finite = pc.is_finite(arr)
+        out = pc.if_else(finite, pc.cast(arr, pa.string()), pa.scalar(None, pa.string()))
+    elif pa.types.is_temporal(t) or pa.types.is_decimal(t) or pa.types.is_dictionary(t):
+        out = _json_string(pc.cast(arr, pa.string()))
+    else:  # nested and binary values: exact but slower, per value
+        out = pa.array([None if v is None else json.dumps(v, ensure_ascii=False, default=str) for v in arr.to_pylist()], pa.string())
+    return pc.fill_null(out, "null")
+
+
+def encode_jsonl(batch: pa.RecordBatch) -> pa.Buffer:
+    """The batch as JSON Lines, one object per row, keys in column order."""
+    if batch.num_rows == 0:
+        return pa.py_buffer(b"")
+    pieces = []
+    for i, name in enumerate(batch.schema.names):
+        key = json.dumps(name, ensure_ascii=False)
+        pieces.append(("{" if i == 0 else ",") + key + ":")
+        pieces.append(_json_value(batch.column(i)))
+    pieces.append("}\n")
+    lines = pc.binary_join_element_wise(*pieces, "")
+    if isinstance(lines, pa.ChunkedArray):
+        lines = lines.combine_chunks()
+    # A string array's data buffer is its values back to back: exactly the JSON Lines bytes.
+    offsets = lines.buffers()[1]
+    width = 8 if pa.types.is_large_string(lines.type) else 4
+    import numpy as np
+
+    off = np.frombuffer(offsets, dtype=np.int64 if width == 8 else np.int32)[lines.offset : lines.offset + len(lines) + 1]
+    return lines.buffers()[2][int(off[0]) : int(off[-1])]

@@ -1,0 +1,1 @@
+"""Executors: which tasks run where, resume, progress, stats."""

@@ -1,0 +1,545 @@
+"""One code path for every stage: plan tasks, skip finished ones, run the rest on a local process
+pool (or only this --task I/N slice), then finalize: manifest, _SUCCESS, clean-up.
+
+Resume rests on two rules: a task's outputs are published by atomic rename, and its completion
+marker (_work/done/NAME.json, holding its counts) is written only after them. A task without a
+marker is simply run again from scratch; its output is a pure function of its spec.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import multiprocessing as mp
+import os
+import queue
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from curate import __version__, log
+from curate.errors import CurateError, OutputError, UsageError
+from curate.io import manifest as mf
+from curate.io.atomic import is_tmp_name, write_bytes_atomic
+from curate.io.location import STDIO, Location, info, locate
+from curate.run.progress import Reporter
+
+WORK = "_work"
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str  # unique within a run; also the name of its done-marker
+    spec: Any  # stage-specific and picklable
+    size: int = 0  # input bytes, for progress
+
+
+@dataclass
+class TaskResult:
+    name: str
+    rows_in: int = 0
+    rows_out: int = 0
+    rows_rejected: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    seconds: float = 0.0
+    counters: dict[str, int] = field(default_factory=dict)
+    outputs: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def count(self, reason: str, n: int = 1) -> None:
+        if n:
+            self.counters[reason] = self.counters.get(reason, 0) + n
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    workers: int = 1
+    task: tuple[int, int] | None = None  # (index, count): run only tasks index::count
+    overwrite: bool = False
+    keep_work: bool = False
+    rejects: str | None = None
+    progress: str = "auto"  # auto | bar | plain | none
+
+
+@dataclass
+class RunSummary:
+    stage: str
+    output: str
+    complete: bool
+    tasks_total: int
+    tasks_run: int
+    tasks_skipped: int
+    rows_in: int = 0
+    rows_out: int = 0
+    rows_rejected: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    seconds: float = 0.0
+    counters: dict[str, int] = field(default_factory=dict)
+    already_complete: bool = False
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class Stage:
+    """A stage: plain params, a plan of independent tasks, and what one task does.
+
+    Subclasses set `name` and `params` (a frozen dataclass), and implement plan() and run_task().
+    Heavy state (models) belongs in prepare(), which runs once per worker process.
+    """
+
+    name = "stage"
+    seed: int | None = None
+    params: Any = None
+
+    def plan(self) -> list[Task]:
+        raise NotImplementedError
+
+    def run_task(self, task: Task, ctx: TaskContext) -> None:
+        raise NotImplementedError
+
+    def prepare(self) -> None:
+        pass
+
+    def finalize(self, out: Location, results: list[TaskResult]) -> dict:
+        """Runs once, after every task is done; returns extra manifest fields."""
+        return {}
+
+    def manifest_params(self) -> dict:
+        return asdict(self.params) if self.params is not None else {}
+
+    def input_manifest(self) -> dict | None:
+        return None
+
+    def input_identity(self) -> str | None:
+        """Digest of the input; a resumed run must see the same input."""
+        return mf.digest(self.input_manifest())
+
+    def input_uri(self) -> str:
+        return ""
+
+    def stdout_stream(self, lineage_head: dict):
+        """The writer behind '-' as output: an Arrow IPC stream unless the stage says otherwise."""
+        from curate.io.stream import StdoutStream
+
+        return StdoutStream(lineage_head)
+
+
+class TaskContext:
+    """What a running task may touch: its output folder, the rejects folder, counters, progress."""
+
+    def __init__(self, out: Location | None, rejects: Location | None, result: TaskResult, progress, stream=None):
+        self.out = out
+        self.rejects = rejects
+        self.result = result
+        self._progress = progress
+        self.stream = stream  # a shared Arrow IPC writer when the output is '-'
+
+    def progress(self, rows: int, nbytes: int) -> None:
+        if self._progress is not None:
+            self._progress(rows, nbytes)
+
+    def open_output(self, name: str, schema):
+        """A writer for one output shard (or the shared stdout stream when the output is '-')."""
+        if self.stream is not None:
+            from curate.io.stream import StreamShard
+
+            return StreamShard(self.stream, schema)
+        from curate.io.parquet import ShardWriter
+
+        return ShardWriter(self.out.child(name), schema)
+
+    def open_rejects(self, name: str, schema):
+        """A writer for rejected rows, or None when --rejects was not given."""
+        if self.rejects is None:
+            return None
+        from curate.io.parquet import ShardWriter
+
+        return ShardWriter(self.rejects.child(name), schema)
+
+
+# ---- worker side -------------------------------------------------------------------------
+
+_worker_queue = None
+_prepared: set[int] = set()
+
+
+def _init_worker(q) -> None:
+    global _worker_queue
+    _worker_queue = q
+    import pyarrow as pa
+
+    pa.set_cpu_count(1)  # one task per process: no oversubscription of the cores
+    pa.set_io_thread_count(2)
+
+
+def _queue_progress(rows: int, nbytes: int) -> None:
+    if _worker_queue is not None:
+        _worker_queue.put((rows, nbytes))
+
+
+def _run_one(stage: Stage, task: Task, out: Location | None, rejects: Location | None, progress, stream=None) -> TaskResult:
+    if id(stage) not in _prepared:
+        stage.prepare()
+        _prepared.add(id(stage))
+    t0 = time.monotonic()
+    result = TaskResult(task.name)
+    stage.run_task(task, TaskContext(out, rejects, result, progress, stream))
+    result.seconds = round(time.monotonic() - t0, 3)
+    if result.rows_in != result.rows_out + result.rows_rejected:
+        raise RuntimeError(
+            f"row accounting broken in {stage.name} task {task.name}: "
+            f"in={result.rows_in} kept={result.rows_out} rejected={result.rows_rejected}"
+        )
+    if out is not None:
+        write_bytes_atomic(_done_marker(out, task.name), json.dumps(asdict(result), sort_keys=True).encode())
+    return result
+
+
+def _pool_entry(stage: Stage, task: Task, out: Location, rejects: Location | None) -> TaskResult:
+    return _run_one(stage, task, out, rejects, _queue_progress)
+
+
+# ---- driver side -------------------------------------------------------------------------
+
+
+def _done_marker(out: Location, name: str) -> Location:
+    return out.child(f"{WORK}/done/{name.replace('/', '__')}.json")
+
+
+def _read_done(out: Location, name: str) -> TaskResult | None:
+    loc = _done_marker(out, name)
+    try:
+        with loc.fs.open_input_stream(loc.path) as f:
+            return TaskResult(**json.loads(f.read()))
+    except (FileNotFoundError, OSError, ValueError, TypeError):
+        return None
+
+
+def _mkdir(loc: Location) -> None:
+    loc.fs.create_dir(loc.path, recursive=True)
+
+
+def _clear_output(out: Location) -> None:
+    """--overwrite: drop what curate wrote here (marker first, so no reader trusts a half-cleared dir)."""
+    fs = out.fs
+    if info(out).type.name == "NotFound":
+        return
+    success = out.child(mf.SUCCESS)
+    if info(success).type.name == "File":
+        fs.delete_file(success.path)
+    if out.is_local:
+        import shutil
+
+        shutil.rmtree(out.path)
+    else:
+        fs.delete_dir_contents(out.path)
+
+
+def _remove_tmp_files(out: Location) -> None:
+    if info(out).type.name != "Directory":
+        return
+    from pyarrow.fs import FileSelector
+
+    for fi in out.fs.get_file_info(FileSelector(out.path, recursive=False)):
+        if is_tmp_name(fi.base_name):
+            out.fs.delete_file(fi.path)
+
+
+def _same_place(a: Location, b: Location) -> bool:
+    return a.fs_uri == b.fs_uri and a.path.rstrip("/") == b.path.rstrip("/")
+
+
+def _inside(child: Location, parent: Location) -> bool:
+    return child.fs_uri == parent.fs_uri and (child.path.rstrip("/") + "/").startswith(parent.path.rstrip("/") + "/")
+
+
+def check_output_location(out: Location, inputs: list[Location]) -> None:
+    for inp in inputs:
+        if _same_place(out, inp) or _inside(inp, out):
+            raise OutputError(
+                "the output would overwrite the input",
+                where=out.uri,
+                hint="write to a new directory; curate never modifies its input",
+            )
+
+
+def _plan_record(stage: Stage, tasks: list[Task]) -> dict:
+    return {
+        "stage": stage.name,
+        "curate_version": __version__,
+        "params": stage.manifest_params(),
+        "seed": stage.seed,
+        "input": stage.input_identity(),
+        "tasks": [t.name for t in tasks],
+    }
+
+
+def _check_plan(out: Location, record: dict) -> None:
+    loc = out.child(f"{WORK}/plan.json")
+    if info(loc).type.name == "File":
+        with loc.fs.open_input_stream(loc.path) as f:
+            try:
+                old = json.loads(f.read())
+            except ValueError:
+                old = None
+        if old == record:
+            return
+        if old is not None:
+            what = [k for k in ("stage", "curate_version", "params", "seed", "input", "tasks") if old.get(k) != record.get(k)]
+            raise OutputError(
+                f"holds an unfinished run with different {', '.join(what)}",
+                where=out.uri,
+                hint="rerun with the same options and input to resume it, or pass --overwrite to start again",
+            )
+    write_bytes_atomic(loc, json.dumps(record, indent=1, sort_keys=True).encode())
+
+
+def execute(stage: Stage, out_uri: str, opts: RunOptions, input_locations: list[Location] | None = None) -> RunSummary:
+    """Run a stage to completion (or this --task slice of it) and return what happened."""
+    t0 = time.monotonic()
+    if out_uri == STDIO:
+        return _execute_to_stdout(stage, opts, t0)
+    if opts.overwrite and opts.task is not None:
+        raise UsageError(
+            "--overwrite cannot be combined with --task",
+            hint="clear the output once (rm -r OUT, or one run with --overwrite) before fanning out tasks",
+        )
+    out = locate(out_uri)
+    check_output_location(out, input_locations or [])
+    rejects = locate(opts.rejects) if opts.rejects else None
+    if rejects is not None:
+        check_output_location(rejects, (input_locations or []) + [out])
+    if opts.overwrite:
+        _clear_output(out)
+        if rejects is not None:
+            _clear_output(rejects)
+
+    tasks = stage.plan()
+    names = [t.name for t in tasks]
+    if len(set(names)) != len(names):
+        raise RuntimeError(f"{stage.name}: duplicate task names in plan")
+    record = _plan_record(stage, tasks)
+
+    if mf.is_complete(out):
+        existing = mf.read_manifest(out) or {}
+        if existing.get("plan") == record:
+            log.info(f"{stage.name}: {out.uri} is already complete; nothing to do (--overwrite redoes it)")
+            return _summary_from_manifest(stage, out, existing, len(tasks), time.monotonic() - t0)
+        raise OutputError(
+            "already holds a complete dataset made by a different command or input",
+            where=out.uri,
+            hint="pass --overwrite to replace it, or choose a new output directory",
+        )
+    if info(out).type.name == "File":
+        raise OutputError("is a file, not a directory", where=out.uri, hint="choose a directory for the output")
+    if info(out).type.name == "Directory" and info(out.child(f"{WORK}/plan.json")).type.name != "File":
+        stray = [fi for fi in out.fs.get_file_info(__import__("pyarrow.fs").fs.FileSelector(out.path)) if not is_tmp_name(fi.base_name)]
+        if stray:
+            raise OutputError(
+                "exists and is not an unfinished curate output",
+                where=out.uri,
+                hint="choose a new output directory, or pass --overwrite to replace its contents",
+            )
+
+    _mkdir(out.child(f"{WORK}/done"))
+    if rejects is not None:
+        _mkdir(rejects)
+    _check_plan(out, record)
+
+    mine = tasks if opts.task is None else tasks[opts.task[0] :: opts.task[1]]
+    pending = [t for t in mine if _read_done(out, t.name) is None]
+    skipped = len(mine) - len(pending)
+    if skipped:
+        log.info(f"{stage.name}: resuming: {skipped} of {len(mine)} shards already done")
+
+    reporter = Reporter(stage.name, len(pending), sum(t.size for t in pending), opts.progress)
+    try:
+        if opts.workers <= 1 or len(pending) <= 1:
+            _run_inline(stage, pending, out, rejects, reporter)
+        else:
+            _run_pool(stage, pending, out, rejects, reporter, opts.workers)
+    finally:
+        reporter.close()
+
+    results = [_read_done(out, t.name) for t in tasks]
+    summary = RunSummary(stage.name, out.uri, False, len(tasks), len(pending), skipped)
+    if any(r is None for r in results):
+        left = sum(r is None for r in results)
+        log.info(f"{stage.name}: this task's shards are done; {left} of {len(tasks)} shards still to run elsewhere")
+        _add_totals(summary, [r for r in results if r is not None])
+        summary.seconds = round(time.monotonic() - t0, 3)
+        return summary
+
+    _finalize(stage, out, rejects, results, record, opts, t0)
+    _add_totals(summary, results)
+    summary.complete = True
+    summary.seconds = round(time.monotonic() - t0, 3)
+    return summary
+
+
+def _run_inline(stage: Stage, tasks: list[Task], out: Location, rejects: Location | None, reporter: Reporter) -> None:
+    for t in tasks:
+        res = _run_one(stage, t, out, rejects, reporter.advance)
+        reporter.task_done()
+        del res
+
+
+def _run_pool(stage: Stage, tasks: list[Task], out: Location, rejects: Location | None, reporter: Reporter, workers: int) -> None:
+    ctx = mp.get_context("forkserver")
+    q = ctx.Queue()
+    pool = cf.ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx, initializer=_init_worker, initargs=(q,))
+    futures = {pool.submit(_pool_entry, stage, t, out, rejects): t for t in tasks}
+    sent: dict[str, int] = {}
+    try:
+        pending = set(futures)
+        while pending:
+            done, pending = cf.wait(pending, timeout=0.2, return_when=cf.FIRST_COMPLETED)
+            _drain(q, reporter)
+            for fut in done:
+                fut.result()  # raises the task's error here, in the driver
+                reporter.task_done()
+                sent[futures[fut].name] = 1
+        pool.shutdown(wait=True)
+    except BaseException:
+        for fut in futures:
+            fut.cancel()
+        for p in list(getattr(pool, "_processes", {}).values()):
+            p.terminate()  # a failed or interrupted run must stop now; finished tasks are kept
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    finally:
+        _drain(q, reporter)
+
+
+def _drain(q, reporter: Reporter) -> None:
+    rows = nbytes = 0
+    while True:
+        try:
+            r, b = q.get_nowait()
+        except (queue.Empty, OSError, ValueError, EOFError):
+            break
+        rows += r
+        nbytes += b
+    if rows or nbytes:
+        reporter.advance(rows, nbytes)
+
+
+def _add_totals(summary: RunSummary, results: list[TaskResult]) -> None:
+    for r in results:
+        summary.rows_in += r.rows_in
+        summary.rows_out += r.rows_out
+        summary.rows_rejected += r.rows_rejected
+        summary.bytes_in += r.bytes_in
+        summary.bytes_out += r.bytes_out
+        for k, v in r.counters.items():
+            summary.counters[k] = summary.counters.get(k, 0) + v
+
+
+def _totals(results: list[TaskResult]) -> dict:
+    keys = ("rows_in", "rows_out", "rows_rejected", "bytes_in", "bytes_out")
+    return {k: sum(getattr(r, k) for r in results) for k in keys}
+
+
+def _counters(results: list[TaskResult]) -> dict:
+    out: dict[str, int] = {}
+    for r in results:
+        for k, v in r.counters.items():
+            out[k] = out.get(k, 0) + v
+    return dict(sorted(out.items()))
+
+
+def _finalize(stage: Stage, out: Location, rejects: Location | None, results: list[TaskResult], record: dict, opts: RunOptions, t0: float) -> None:
+    extra = stage.finalize(out, results)
+    totals = _totals(results)
+    if totals["rows_in"] != totals["rows_out"] + totals["rows_rejected"]:
+        raise RuntimeError(f"row accounting broken in {stage.name}: {totals}")
+    parent = stage.input_manifest()
+    manifest = {
+        "stage": stage.name,
+        "curate_version": __version__,
+        "params": stage.manifest_params(),
+        "seed": stage.seed,
+        "input": {"uri": stage.input_uri(), "manifest_digest": mf.digest(parent), "identity": stage.input_identity()},
+        "output": out.uri,
+        "rejects": rejects.uri if rejects is not None else None,
+        "plan": record,
+        "shards": [
+            {k: v for k, v in asdict(r).items() if k != "extra"} | ({"extra": r.extra} if r.extra else {})
+            for r in results
+        ],
+        "totals": totals,
+        "counters": _counters(results),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "seconds": round(time.monotonic() - t0, 3),
+        "lineage": mf.lineage_of(parent),
+    } | extra
+    _remove_tmp_files(out)
+    if rejects is not None:
+        _remove_tmp_files(rejects)
+        rej_manifest = dict(manifest, kind="rejects")
+        mf.write_manifest(rejects, rej_manifest)
+        mf.write_success(rejects)
+    mf.write_manifest(out, manifest)
+    mf.write_success(out)
+    if not opts.keep_work:
+        work = out.child(WORK)
+        if out.is_local:
+            import shutil
+
+            shutil.rmtree(work.path, ignore_errors=True)
+        else:
+            out.fs.delete_dir(work.path)
+    log.info(
+        f"{stage.name}: wrote {out.uri}: {totals['rows_in']:,} in, {totals['rows_out']:,} kept, "
+        f"{totals['rows_rejected']:,} rejected"
+    )
+
+
+def _summary_from_manifest(stage: Stage, out: Location, m: dict, ntasks: int, seconds: float) -> RunSummary:
+    t = m.get("totals", {})
+    return RunSummary(
+        stage.name, out.uri, True, ntasks, 0, ntasks,
+        rows_in=t.get("rows_in", 0), rows_out=t.get("rows_out", 0), rows_rejected=t.get("rows_rejected", 0),
+        bytes_in=t.get("bytes_in", 0), bytes_out=t.get("bytes_out", 0), seconds=round(seconds, 3),
+        counters=m.get("counters", {}), already_complete=True,
+    )
+
+
+def _execute_to_stdout(stage: Stage, opts: RunOptions, t0: float) -> RunSummary:
+    """'-' output: tasks run in order in this process and share one Arrow IPC stream on stdout."""
+    if opts.task is not None:
+        raise UsageError("--task needs an output directory, not '-'")
+    if opts.rejects:
+        raise UsageError("--rejects needs an output directory for the kept rows, not '-'")
+    tasks = stage.plan()
+    parent = stage.input_manifest()
+    lineage_head = {
+        "stage": stage.name, "curate_version": __version__, "params": stage.manifest_params(),
+        "seed": stage.seed, "input": {"uri": stage.input_uri(), "manifest_digest": mf.digest(parent)},
+        "lineage": mf.lineage_of(parent), "output": STDIO,
+    }
+    stream = stage.stdout_stream(lineage_head)
+    reporter = Reporter(stage.name, len(tasks), sum(t.size for t in tasks), "none" if opts.progress == "auto" and not log.stderr_is_tty() else opts.progress)
+    results = []
+    try:
+        for t in tasks:
+            results.append(_run_one(stage, t, None, None, reporter.advance, stream))
+            reporter.task_done()
+        stream.close()
+    finally:
+        reporter.close()
+    summary = RunSummary(stage.name, STDIO, True, len(tasks), len(tasks), 0)
+    _add_totals(summary, results)
+    summary.seconds = round(time.monotonic() - t0, 3)
+    log.info(f"{stage.name}: streamed {summary.rows_out:,} rows to stdout ({summary.rows_rejected:,} rejected)")
+    return summary
+
+
+def default_workers() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+__all__ = ["CurateError", "RunOptions", "RunSummary", "Stage", "Task", "TaskContext", "TaskResult", "execute"]

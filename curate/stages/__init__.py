@@ -1,0 +1,1 @@
+"""One module per stage. A stage imports no click: the CLI calls it."""

@@ -1,0 +1,514 @@
+"""curate ingest: JSON Lines (plain, .gz, .zst, .bz2), plain text (a document per line or per file)
+or Parquet -> a sharded Parquet dataset with a stable string `id` and a string `text` column.
+
+Tasks are runs of consecutive input files; each writes numbered pieces under _work/ingest/, and
+finalize renames them, in input order, to part-00000.parquet ... so names never depend on workers.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from curate import log
+from curate.errors import InputError, UsageError
+from curate.io import jsonl
+from curate.io.location import STDIO, Location, expand, relative_name
+from curate.io.manifest import digest
+from curate.io.parquet import iter_batches, open_parquet
+from curate.run.executor import Stage, Task, TaskContext, TaskResult
+
+FORMATS = ("auto", "jsonl", "lines", "files", "parquet")
+REJECT_REASON = "reject_reason"
+PIECES = "_work/ingest"
+# Files are grouped into tasks of about this many input bytes, so that many small files
+# do not become many tiny shards.
+TASK_BYTES = 256 << 20
+
+
+@dataclass(frozen=True)
+class IngestParams:
+    format: str = "auto"
+    text_field: str = "text"
+    id_field: str | None = None
+    fields: tuple[str, ...] | None = None  # extra fields to keep; None keeps all
+    shard_rows: int | None = None
+    shard_bytes: int | None = 256_000_000  # of text, before compression
+    on_bad_record: str = "fail"  # fail | skip
+
+
+def detect_format(path: str, fmt: str) -> str:
+    if fmt != "auto":
+        return fmt
+    p = path
+    for suffix in jsonl.COMPRESSION_BY_SUFFIX:
+        if p.endswith(suffix):
+            p = p[: -len(suffix)]
+    if p.endswith((".jsonl", ".json", ".ndjson")):
+        return "jsonl"
+    if p.endswith(".parquet"):
+        return "parquet"
+    if p.endswith(".txt"):
+        return "lines"
+    raise UsageError(
+        f"cannot tell the format of {path} from its name",
+        hint="pass --format jsonl|lines|files|parquet",
+    )
+
+
+@dataclass(frozen=True)
+class FileRef:
+    loc: Location | None  # None: stdin
+    name: str  # relative to the input root: the prefix of generated ids
+    size: int
+    format: str
+
+
+class Ingest(Stage):
+    name = "ingest"
+
+    def __init__(self, uri: str, params: IngestParams):
+        self.uri = uri
+        self.params = params
+        if uri == STDIO:
+            fmt = "jsonl" if params.format == "auto" else params.format
+            if fmt in ("files", "parquet"):
+                raise UsageError(f"--format {fmt} cannot read stdin", hint="stdin takes jsonl or lines")
+            self.files = [FileRef(None, "stdin", 0, fmt)]
+        else:
+            base, found = expand(uri)
+            self.files = [FileRef(loc, relative_name(base, loc), size, detect_format(loc.path, params.format)) for loc, size in found]
+            if len({f.format for f in self.files}) > 1:
+                kinds = sorted({f.format for f in self.files})
+                raise UsageError(f"input mixes formats ({', '.join(kinds)})", hint="ingest each format separately, or pass --format")
+        self.format = self.files[0].format
+        self.schema: pa.Schema | None = None  # output schema, decided in plan()
+        self._id_type: pa.DataType | None = None
+
+    # -- identity ---------------------------------------------------------------------------
+    def input_uri(self) -> str:
+        return self.uri
+
+    def input_identity(self) -> str | None:
+        if self.uri == STDIO:
+            return "stdin"
+        return digest({"files": [[f.name, f.size] for f in self.files]})
+
+    # -- planning ---------------------------------------------------------------------------
+    def plan(self) -> list[Task]:
+        self.schema = self._decide_schema()
+        tasks, group, size = [], [], 0
+        for i, f in enumerate(self.files):
+            group.append(i)
+            size += f.size
+            if size >= TASK_BYTES or self.format != "files":
+                tasks.append(group)
+                group, size = [], 0
+        if group:
+            tasks.append(group)
+        return [Task(f"f{g[0]:05d}", tuple(g), sum(self.files[i].size for i in g)) for g in tasks]
+
+    def _decide_schema(self) -> pa.Schema:
+        p = self.params
+        if self.format == "parquet":
+            raw = _unify_parquet_schemas(self.files)
+            for name in (p.text_field,) + ((p.id_field,) if p.id_field else ()):
+                if name not in raw.names:
+                    raise InputError(
+                        f"no column '{name}'; the columns are: {', '.join(raw.names)}",
+                        where=self.files[0].loc.uri,
+                        hint=f"pass --{'text' if name == p.text_field else 'id'}-field with one of them",
+                    )
+        elif self.format == "jsonl":
+            raw = self._sniff_jsonl()
+        else:
+            raw = pa.schema([(p.text_field, pa.string())])
+        return self._schema_from(raw)
+
+    def _schema_from(self, raw: pa.Schema) -> pa.Schema:
+        p = self.params
+        self._id_type = raw.field(p.id_field).type if p.id_field and p.id_field in raw.names else None
+        extras = [f for f in raw if f.name not in (p.text_field, p.id_field, "id", "text")]
+        if p.fields is not None:
+            missing = [n for n in p.fields if n not in raw.names]
+            if missing and self.format == "parquet":
+                raise InputError(f"--fields names unknown columns: {', '.join(missing)}", where=self.uri,
+                                 hint=f"the columns are: {', '.join(raw.names)}")
+            extras = [f for f in extras if f.name in p.fields]
+        extras = [pa.field(f.name, pa.string() if pa.types.is_large_string(f.type) else f.type) for f in extras]
+        return pa.schema([("id", pa.string()), ("text", pa.string())] + extras)
+
+    def _sniff_jsonl(self) -> pa.Schema:
+        f = self.files[0]
+        if f.loc is None:
+            return pa.schema([(self.params.text_field, pa.string())])  # stdin: sniff happens in the task
+        with _open_stream(f) as stream:
+            first = next(jsonl.iter_line_blocks(stream, f.loc.uri, 8 << 20), None)
+        if first is None:
+            return pa.schema([(self.params.text_field, pa.string())])
+        return jsonl.sniff_schema(first.data, f.loc.uri, self.params.text_field)
+
+    # -- one task ---------------------------------------------------------------------------
+    def run_task(self, task: Task, ctx: TaskContext) -> None:
+        if self.schema is None:  # stdin run, planned in this process
+            self.schema = self._decide_schema()
+        roller = _Roller(ctx, task.name, self.schema, self.params)
+        try:
+            for i in task.spec:
+                f = self.files[i]
+                for kept, rejected, nbytes in self._read_file(f, ctx.result):
+                    roller.write(kept, rejected)
+                    ctx.progress(kept.num_rows + (rejected.num_rows if rejected is not None else 0), nbytes)
+            roller.close()
+        except BaseException:
+            roller.abort()
+            raise
+
+    def _read_file(self, f: FileRef, res: TaskResult) -> Iterator[tuple[pa.RecordBatch, pa.RecordBatch | None, int]]:
+        reader = {"jsonl": self._jsonl, "lines": self._lines, "files": self._files, "parquet": self._parquet}[f.format]
+        empty = True
+        for table, first, nbytes, bad in reader(f, res):
+            empty = False
+            kept, rejected = self._normalise(table, f, first, res)
+            if bad:
+                rejected = _concat(rejected, self._bad_rows(bad, f, first + table.num_rows, res))
+            yield kept, rejected, nbytes
+        if empty:
+            log.warn(f"{_where(f)}: empty input file")
+            res.count("empty_files")
+
+    # Each reader yields (table with the raw field names, ordinal of its first record, bytes read).
+    def _jsonl(self, f: FileRef, res: TaskResult):
+        p = self.params
+        schema = self._raw_schema()
+        ordinal = 0
+        with _open_stream(f) as stream:
+            for block in jsonl.iter_line_blocks(stream, _where(f)):
+                if f.loc is None and ordinal == 0:  # stdin: the schema comes from its first block
+                    self.schema = self._schema_from(jsonl.sniff_schema(block.data, "stdin", p.text_field))
+                    schema = self._raw_schema()
+                try:
+                    table = jsonl.parse_block(block.data, schema)
+                    bad = []
+                except (pa.ArrowInvalid, UnicodeDecodeError):
+                    bad = jsonl.explain_bad_lines(block, schema, p.text_field)
+                    if not bad:
+                        raise
+                    if p.on_bad_record == "fail":
+                        line, why, _ = bad[0]
+                        raise InputError(
+                            why,
+                            where=f"{_where(f)}:{line}",
+                            hint="fix the line, or pass --on-bad-record skip to set bad lines aside (counted, and kept in --rejects)",
+                        ) from None
+                    bad_set = {ln for ln, _, _ in bad}
+                    lines = block.data.split(b"\n")
+                    good = b"\n".join(ln for i, ln in enumerate(lines) if block.first_line + i not in bad_set)
+                    table = jsonl.parse_block(good, schema) if good.strip() else schema.empty_table()
+                    # Bad lines keep their place in the numbering: ordinals count records in the file.
+                table = self._drop_unexpected(table, schema, f, res)
+                yield table, ordinal, block.end_offset, bad
+                ordinal += table.num_rows + len(bad)
+
+    def _bad_rows(self, bad, f: FileRef, first: int, res: TaskResult) -> pa.RecordBatch:
+        """Set-aside lines become reject rows: a null text, the raw line, and why."""
+        n = len(bad)
+        res.count("bad_records", n)
+        res.rows_in += n
+        res.rows_rejected += n
+        cols = {fld.name: pa.nulls(n, fld.type) for fld in self.schema}
+        cols["id"] = _gen_ids(f.name, first, n)
+        cols[REJECT_REASON] = pa.array([f"bad_record: line {ln}: {why}" for ln, why, _ in bad], pa.string())
+        cols["raw"] = pa.array([r.decode("utf-8", "replace") for _, _, r in bad], pa.string())
+        return pa.RecordBatch.from_pydict(cols, schema=_reject_schema(self.schema))
+
+    def _drop_unexpected(self, table: pa.Table, schema: pa.Schema, f: FileRef, res: TaskResult) -> pa.Table:
+        extra = [n for n in table.column_names if n not in schema.names and n != self.params.id_field]
+        for n in extra:
+            res.count(f"dropped_field:{n}")
+        if extra:
+            table = table.drop_columns(extra)
+        return table
+
+    def _raw_schema(self) -> pa.Schema:
+        p = self.params
+        fields = [pa.field(p.text_field, pa.string())]
+        for f in self.schema:
+            if f.name in ("id", "text"):
+                continue
+            fields.append(f)
+        if p.id_field and p.id_field != p.text_field and self._id_type is not None:
+            fields.append(pa.field(p.id_field, self._id_type))
+        return pa.schema(fields)
+
+    def _lines(self, f: FileRef, res: TaskResult):
+        ordinal = 0
+        with _open_stream(f) as stream:
+            for block in jsonl.iter_line_blocks(stream, _where(f)):
+                lines = block.data.split(b"\n")
+                blank = sum(1 for ln in lines if not ln)
+                res.count("blank_lines", blank)
+                arr = pa.array([ln for ln in lines if ln], pa.binary())
+                try:
+                    text = pc.cast(arr, pa.string())
+                except pa.ArrowInvalid:
+                    self._raise_or_skip_utf8(f, block, lines)
+                    text = pa.array([ln.decode("utf-8", "replace") for ln in lines if ln], pa.string())
+                text = pc.utf8_rtrim(text, characters="\r")
+                yield pa.table({self.params.text_field: text}), ordinal, block.end_offset, None
+                ordinal += len(text)
+
+    def _raise_or_skip_utf8(self, f: FileRef, block, lines) -> None:
+        for i, ln in enumerate(lines):
+            try:
+                ln.decode("utf-8")
+            except UnicodeDecodeError as e:
+                if self.params.on_bad_record == "fail":
+                    raise InputError(
+                        f"invalid UTF-8 at byte {e.start}",
+                        where=f"{_where(f)}:{block.first_line + i}",
+                        hint="convert the file to UTF-8 (iconv), or pass --on-bad-record skip to replace bad bytes with U+FFFD",
+                    ) from None
+        # skip mode for plain text: bad bytes become U+FFFD, the line is kept (counted).
+
+    def _files(self, f: FileRef, res: TaskResult):
+        with f.loc.fs.open_input_stream(f.loc.path, compression=jsonl.compression_of(f.loc.path)) as s:
+            data = s.read()
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            if self.params.on_bad_record == "fail":
+                raise InputError(f"invalid UTF-8 at byte {e.start}", where=_where(f),
+                                 hint="convert the file to UTF-8, or pass --on-bad-record skip to replace bad bytes with U+FFFD") from None
+            res.count("utf8_replaced")
+            text = data.decode("utf-8", "replace")
+        yield pa.table({self.params.text_field: pa.array([text], pa.string())}), 0, f.size, None
+
+    def _parquet(self, f: FileRef, res: TaskResult):
+        pf = open_parquet(f.loc)
+        total = max(pf.metadata.num_rows, 1)
+        ordinal = 0
+        for batch in iter_batches(f.loc, pf=pf):
+            yield pa.Table.from_batches([batch]), ordinal, int(f.size * batch.num_rows / total), None
+            ordinal += batch.num_rows
+
+    # -- normalise to (id, text, extras) ----------------------------------------------------
+    def _normalise(self, table, f: FileRef, first: int, res: TaskResult):
+        p = self.params
+        n = table.num_rows
+        res.rows_in += n
+        text = table.column(p.text_field) if p.text_field in table.column_names else pa.nulls(n, pa.string())
+        text = _as_string(text, f, p.text_field)
+        if p.id_field:
+            if p.id_field not in table.column_names:
+                raise InputError(f"no field '{p.id_field}' in this file", where=_where(f), hint="check --id-field")
+            ids = pc.cast(table.column(p.id_field), pa.string())
+            if ids.null_count:
+                row = first + pc.index(pc.is_null(ids), True).as_py()
+                raise InputError(f"record {row} has no '{p.id_field}'", where=_where(f),
+                                 hint="every record needs an id when --id-field is given; drop --id-field to generate ids")
+        else:
+            ids = _gen_ids(f.name, first, n)
+        cols = {"id": ids, "text": text}
+        for fld in self.schema:
+            if fld.name in cols:
+                continue
+            if fld.name in table.column_names:
+                col = table.column(fld.name)
+                if col.type != fld.type:
+                    try:
+                        col = pc.cast(col, fld.type)
+                    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+                        raise InputError(f"field '{fld.name}' has type {col.type}, not {fld.type} as in the first file ({e})",
+                                         where=_where(f), hint="pass --fields to choose the fields to keep") from None
+                cols[fld.name] = col
+            else:
+                cols[fld.name] = pa.nulls(n, fld.type)
+        out = pa.table(cols, schema=self.schema).combine_chunks()
+        empty = pc.or_kleene(pc.is_null(out.column("text")), pc.match_substring_regex(out.column("text"), r"^\s*$"))
+        empty = pc.fill_null(empty, True)
+        n_empty = pc.sum(empty).as_py() or 0
+        if not n_empty:
+            res.rows_out += n
+            return _one_batch(out, self.schema), None
+        res.count("empty_text", n_empty)
+        res.rows_out += n - n_empty
+        res.rows_rejected += n_empty
+        rej = out.filter(empty)
+        rej = rej.append_column(REJECT_REASON, pa.array(["empty_text"] * n_empty, pa.string()))
+        rej = rej.append_column("raw", pa.nulls(n_empty, pa.string()))
+        return _one_batch(out.filter(pc.invert(empty)), self.schema), _one_batch(rej, rej.schema)
+
+    # -- finalize: pieces -> part-NNNNN.parquet --------------------------------------------
+    def finalize(self, out: Location, results: list[TaskResult]) -> dict:
+        n = 0
+        for r in results:  # results arrive in plan order, pieces in write order
+            final = []
+            for piece in r.outputs:
+                dst = f"part-{n:05d}.parquet"
+                src_loc, dst_loc = out.child(piece), out.child(dst)
+                if piece != dst:
+                    if out.fs.get_file_info(src_loc.path).type.name == "File":
+                        out.fs.move(src_loc.path, dst_loc.path)
+                    elif out.fs.get_file_info(dst_loc.path).type.name != "File":
+                        raise RuntimeError(f"ingest: lost piece {piece}")
+                final.append(dst)
+                n += 1
+            r.outputs = final
+        if n == 0 and self.schema is not None:  # all input empty: still a valid, empty dataset
+            from curate.io.parquet import ShardWriter
+
+            ShardWriter(out.child("part-00000.parquet"), self.schema).close()
+            results[0].outputs = ["part-00000.parquet"] if results else []
+        return {"schema": [f"{f.name}: {f.type}" for f in self.schema] if self.schema is not None else []}
+
+
+def _one_batch(table: pa.Table, schema: pa.Schema) -> pa.RecordBatch:
+    batches = table.combine_chunks().to_batches()
+    return batches[0] if batches else pa.RecordBatch.from_pylist([], schema=schema)
+
+
+def _reject_schema(schema: pa.Schema) -> pa.Schema:
+    return schema.append(pa.field(REJECT_REASON, pa.string())).append(pa.field("raw", pa.string()))
+
+
+def _concat(a: pa.RecordBatch | None, b: pa.RecordBatch) -> pa.RecordBatch:
+    if a is None or a.num_rows == 0:
+        return b
+    return pa.Table.from_batches([a, b]).combine_chunks().to_batches()[0]
+
+
+
+class _Roller:
+    """Writes pieces of at most shard_rows rows / shard_bytes text bytes; rejects alongside."""
+
+    def __init__(self, ctx: TaskContext, task_name: str, schema: pa.Schema, params: IngestParams):
+        self.ctx, self.task, self.schema, self.p = ctx, task_name, schema, params
+        self.writer = None
+        self.rej = None
+        self.piece = 0
+        self.rows = 0
+        self.bytes = 0
+
+    def _piece_name(self) -> str:
+        if self.ctx.stream is not None:
+            return "stream"
+        return f"{PIECES}/{self.task}-{self.piece:05d}.parquet"
+
+    def write(self, kept: pa.RecordBatch, rejected: pa.RecordBatch | None) -> None:
+        if rejected is not None and rejected.num_rows:
+            if self.rej is None:
+                self.rej = self.ctx.open_rejects(f"{self.task}.parquet", rejected.schema)
+            if self.rej is not None:
+                self.rej.write(rejected)
+        while kept.num_rows:
+            if self.writer is None:
+                if self.ctx.out is not None and self.piece == 0:
+                    self.ctx.out.fs.create_dir(self.ctx.out.child(PIECES).path, recursive=True)
+                self.writer = self.ctx.open_output(self._piece_name(), kept.schema)
+            take = self._room(kept)
+            self.writer.write(kept.slice(0, take))
+            self.rows += take
+            self.bytes += _text_bytes(kept.slice(0, take))
+            kept = kept.slice(take)
+            if self._full():
+                self._roll()
+
+    def _room(self, batch: pa.RecordBatch) -> int:
+        n = batch.num_rows
+        if self.p.shard_rows:
+            n = min(n, self.p.shard_rows - self.rows)
+        if self.p.shard_bytes:
+            lengths = pc.binary_length(batch.column("text")).to_numpy(zero_copy_only=False)
+            cum = np.cumsum(lengths[:n]) + self.bytes
+            over = np.nonzero(cum >= self.p.shard_bytes)[0]
+            if len(over):
+                n = min(n, int(over[0]) + 1)
+        return max(n, 1)
+
+    def _full(self) -> bool:
+        return bool((self.p.shard_rows and self.rows >= self.p.shard_rows) or (self.p.shard_bytes and self.bytes >= self.p.shard_bytes))
+
+    def _roll(self) -> None:
+        if self.writer is not None:
+            res = self.ctx.result
+            res.bytes_out += self.writer.close()
+            if self.ctx.stream is None:
+                res.outputs.append(self._piece_name())
+            self.writer = None
+            self.piece += 1
+            self.rows = self.bytes = 0
+
+    def close(self) -> None:
+        self._roll()
+        if self.rej is not None:
+            self.rej.close()
+
+    def abort(self) -> None:
+        for w in (self.writer, self.rej):
+            if w is not None:
+                w.abort()
+
+
+def _text_bytes(batch: pa.RecordBatch) -> int:
+    return int(pc.sum(pc.binary_length(batch.column("text"))).as_py() or 0)
+
+
+def _as_string(col, f: FileRef, field: str):
+    t = col.type
+    if pa.types.is_string(t):
+        return col
+    if pa.types.is_large_string(t) or pa.types.is_null(t):
+        return pc.cast(col, pa.string())
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+        try:
+            return pc.cast(col, pa.string())
+        except pa.ArrowInvalid:
+            raise InputError(f"'{field}' holds bytes that are not valid UTF-8", where=_where(f),
+                             hint="decode the column to UTF-8 text first") from None
+    raise InputError(f"'{field}' has type {t}, expected text", where=_where(f),
+                     hint="pass --text-field with the column that holds the document text")
+
+
+def _gen_ids(name: str, first: int, n: int) -> pa.Array:
+    """Stable ids: '<file relative to the input root>:<record ordinal from 0>'."""
+    nums = pc.cast(pa.array(np.arange(first, first + n, dtype=np.int64)), pa.string())
+    return pc.binary_join_element_wise(f"{name}:", nums, "")
+
+
+def _where(f: FileRef) -> str:
+    return f.loc.uri if f.loc is not None else "stdin"
+
+
+class _StdinStream:
+    def __enter__(self):
+        return sys.stdin.buffer
+
+    def __exit__(self, *a):
+        return False
+
+
+def _open_stream(f: FileRef):
+    if f.loc is None:
+        return _StdinStream()
+    try:
+        return f.loc.fs.open_input_stream(f.loc.path, compression=jsonl.compression_of(f.loc.path))
+    except (pa.ArrowException, OSError) as e:
+        raise InputError(f"cannot open ({e})", where=f.loc.uri) from None
+
+
+def _unify_parquet_schemas(files: list[FileRef]) -> pa.Schema:
+    schemas = []
+    for f in files:
+        schemas.append(open_parquet(f.loc).schema_arrow.remove_metadata())
+    try:
+        return pa.unify_schemas(schemas, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+        raise InputError(f"the Parquet files' schemas cannot be unified ({e})", where=posixpath.dirname(files[0].loc.uri) or ".",
+                         hint="pass --fields to keep only the columns that agree, or convert the odd files first") from None

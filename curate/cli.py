@@ -297,14 +297,17 @@ def _print_info(data: dict, show_shards: bool) -> None:
             t.add_row(sh["name"], f"{sh['rows']:,}", log.human_bytes(sh["bytes"]), str(sh["row_groups"]))
         c.print(t)
     if data["lineage"]:
-        t = Table(title="lineage (oldest first)", title_justify="left")
-        for col in ("stage", "in", "kept", "rejected", "params", "finished"):
-            t.add_column(col)
-        for a in data["lineage"]:
-            params = ", ".join(f"{k}={v}" for k, v in sorted((a.get("params") or {}).items()) if v not in (None, False))
-            t.add_row(a.get("stage") or "?", _n(a.get("rows_in")), _n(a.get("rows_out")), _n(a.get("rows_rejected")),
-                      params[:80], a.get("finished") or "")
-        c.print(t)
+        c.print("[bold]lineage[/bold] (oldest first)")
+        for k, a in enumerate(data["lineage"], 1):
+            c.print(f"  {k}. [bold]{a.get('stage') or '?'}[/bold]  {_n(a.get('rows_in'))} in -> {_n(a.get('rows_out'))} kept, "
+                    f"{_n(a.get('rows_rejected'))} rejected  [dim]{a.get('finished') or ''}[/dim]", highlight=False)
+            params = " ".join(f"{k}={v}" for k, v in sorted((a.get("params") or {}).items()) if v not in (None, False))
+            if params:
+                c.print(f"     params: {params}", highlight=False, soft_wrap=True)
+            if a.get("seed") is not None:
+                c.print(f"     seed: {a['seed']}", highlight=False)
+            if a.get("counters"):
+                c.print("     counters: " + " ".join(f"{k}={v:,}" for k, v in sorted(a["counters"].items())), highlight=False)
 
 
 def _n(v) -> str:

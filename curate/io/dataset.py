@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from curate.errors import InputError
-from curate.io.location import STDIO, Location, expand, info, relative_name
+from curate.io.location import STDIO, Location, expand, info, locate, relative_name
 from curate.io.manifest import SUCCESS, is_complete, read_manifest
 from curate.io.parquet import read_schema
 
@@ -40,6 +40,11 @@ def open_dataset(uri: str) -> Dataset:
     """Resolve a directory, file, glob or URI of Parquet shards, or '-' for an Arrow stream on stdin."""
     if uri == STDIO:
         return Dataset(uri, stdin=True)
+    manifest = None
+    if not any(c in uri for c in "*?["):
+        root = locate(uri)
+        if info(root).type.name == "Directory":
+            manifest = _check_complete(root, uri)
     base, files = expand(uri, suffixes=(".parquet",))
     for loc, _ in files:
         if not loc.path.endswith(".parquet"):
@@ -48,23 +53,26 @@ def open_dataset(uri: str) -> Dataset:
                 where=loc.uri,
                 hint="convert it first: curate ingest FILE OUT",
             )
-    manifest = None
-    if info(base).type.name == "Directory" and not any(c in uri for c in "*?["):
-        manifest = read_manifest(base)
-        if manifest is not None and not is_complete(base):
-            raise InputError(
-                f"dataset is incomplete: it has a manifest but no {SUCCESS} marker",
-                where=uri,
-                hint="the stage that writes it has not finished: rerun that stage to complete it",
-            )
-        if manifest is None and info(base.child("_work")).type.name == "Directory":
-            raise InputError(
-                "dataset is incomplete: a stage is still writing it or was interrupted",
-                where=uri,
-                hint="rerun the stage that writes it; it resumes where it stopped",
-            )
     shards = [Shard(loc, relative_name(base, loc), size) for loc, size in files]
     return Dataset(uri, shards, manifest)
+
+
+def _check_complete(root: Location, uri: str) -> dict | None:
+    """A dataset a stage is still writing (or that was killed) is refused, never half-read."""
+    manifest = read_manifest(root)
+    if manifest is not None and not is_complete(root):
+        raise InputError(
+            f"dataset is incomplete: it has a manifest but no {SUCCESS} marker",
+            where=uri,
+            hint="the stage that writes it has not finished: rerun that stage to complete it",
+        )
+    if manifest is None and info(root.child("_work")).type.name == "Directory":
+        raise InputError(
+            "dataset is incomplete: a stage is still writing it or was interrupted",
+            where=uri,
+            hint="rerun the stage that writes it; it resumes where it stopped",
+        )
+    return manifest
 
 
 def check_text_column(schema: pa.Schema, where: str, text: str = "text") -> None:

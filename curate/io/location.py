@@ -125,6 +125,8 @@ def expand(uri: str, suffixes: tuple[str, ...] | None = None) -> tuple[Location,
         raise InputError(
             "directory holds no input files" + (f" ({', '.join(suffixes)})" if suffixes else ""),
             where=uri,
+            hint="curate stages read Parquet shards: convert other formats with `curate ingest`"
+            if suffixes == (".parquet",) else "check the path",
         )
     return loc, files
 

@@ -135,11 +135,11 @@ def ingest(inputs, out, fmt, text_field, id_field, fields, shard_size, on_bad_re
         fields=tuple(f.strip() for f in fields.split(",") if f.strip()) if fields is not None else None,
         shard_rows=rows, shard_bytes=nbytes, on_bad_record=on_bad_record,
     )
-    from curate.io.location import locate
+    from curate.io.location import is_glob, locate
     from curate.run.executor import execute
 
     stage = Ingest(inputs, params)
-    locs = [] if inputs == "-" else [locate(inputs.split("*")[0].rstrip("/") or ".")] if "*" in inputs else [locate(inputs)]
+    locs = [] if inputs == "-" else [f.loc for f in stage.files] if is_glob(inputs) else [locate(inputs)]
     summary = execute(stage, out, make_run_options(workers, task_slice, overwrite, keep_work, progress, rejects, quiet), locs)
     _report_counters(summary)
     _finish(summary, as_json)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from curate.errors import InputError
-from curate.io.location import STDIO, Location, expand, info, locate, relative_name
+from curate.io.location import STDIO, Location, expand, info, is_glob, locate, relative_name
 from curate.io.manifest import SUCCESS, is_complete, read_manifest
 from curate.io.parquet import read_schema
 
@@ -41,7 +41,7 @@ def open_dataset(uri: str) -> Dataset:
     if uri == STDIO:
         return Dataset(uri, stdin=True)
     manifest = None
-    if not any(c in uri for c in "*?["):
+    if not is_glob(uri):
         root = locate(uri)
         if info(root).type.name == "Directory":
             manifest = _check_complete(root, uri)

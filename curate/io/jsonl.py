@@ -7,6 +7,7 @@ Python looks at single lines only to explain an error (which line, what is wrong
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -72,12 +73,15 @@ def parse_block(data: bytes, schema: pa.Schema | None) -> pa.Table:
     """Raises pa.ArrowInvalid / UnicodeDecodeError on any bad line; the caller explains it."""
     ro = pj.ReadOptions(use_threads=False, block_size=max(len(data) + 1, 1 << 16))
     po = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer")
-    return pj.read_json(pa.BufferReader(data + b"\n"), read_options=ro, parse_options=po)
+    table = pj.read_json(pa.BufferReader(data + b"\n"), read_options=ro, parse_options=po)
+    # pyarrow's JSON reader copies string bytes unchecked: bad UTF-8 would reach the Parquet shard.
+    table.validate(full=True)
+    return table
 
 
 def sniff_schema(data: bytes, uri: str, text_field: str) -> pa.Schema:
     """The schema every block is parsed with, taken from the first block of the first file."""
-    good = b"\n".join(ln for ln in data.split(b"\n")[:20000] if _is_good(ln))
+    good = b"\n".join(ln for ln in data.split(b"\n")[:20000] if _is_good(ln, text_field))
     if not good.strip():
         return pa.schema([(text_field, pa.string())])
     try:
@@ -95,15 +99,20 @@ def sniff_schema(data: bytes, uri: str, text_field: str) -> pa.Schema:
         else:
             fields.append(f)
     if text_field not in table.schema.names:
-        fields.insert(0, pa.field(text_field, pa.string()))
+        # No record in the sample has the field: a wrong --text-field, not a corpus of empty documents.
+        raise InputError(f"no field '{text_field}' in the first {table.num_rows:,} records; the fields are: "
+                         f"{', '.join(table.schema.names) or '(none)'}", where=uri,
+                         hint="pass --text-field with the field that holds the document text")
     return pa.schema(fields)
 
 
-def _is_good(line: bytes) -> bool:
+def _is_good(line: bytes, text_field: str) -> bool:
+    """A line the schema may be inferred from; the others are explained later, with their line number."""
     try:
-        return isinstance(json.loads(line), dict) if line.strip() else False
+        obj = json.loads(line) if line.strip() else None
     except (ValueError, UnicodeDecodeError):
         return False
+    return isinstance(obj, dict) and isinstance(obj.get(text_field, ""), (str, type(None)))
 
 
 def explain_bad_lines(block: Block, schema: pa.Schema, text_field: str) -> list[tuple[int, str, bytes]]:
@@ -184,12 +193,27 @@ def _json_value(arr: pa.Array) -> pa.Array:
         out = pc.cast(arr, pa.string())
     elif pa.types.is_floating(t):
         finite = pc.is_finite(arr)
-        out = pc.if_else(finite, pc.cast(arr, pa.string()), pa.scalar(None, pa.string()))
+        s = pc.cast(arr, pa.string())
+        # 2.0 casts to "2": keep it a JSON float, so that a re-ingest reads a double, not an int64.
+        s = pc.if_else(pc.match_substring_regex(s, r"^-?[0-9]+$"), pc.binary_join_element_wise(s, ".0", ""), s)
+        out = pc.if_else(finite, s, pa.scalar(None, pa.string()))
     elif pa.types.is_temporal(t) or pa.types.is_decimal(t) or pa.types.is_dictionary(t):
         out = _json_string(pc.cast(arr, pa.string()))
     else:  # nested and binary values: exact but slower, per value
-        out = pa.array([None if v is None else json.dumps(v, ensure_ascii=False, default=str) for v in arr.to_pylist()], pa.string())
+        out = pa.array([None if v is None else json.dumps(_finite(v), ensure_ascii=False, default=str, allow_nan=False)
+                        for v in arr.to_pylist()], pa.string())
     return pc.fill_null(out, "null")
+
+
+def _finite(v):
+    """NaN and infinities inside lists and structs become null, as top-level floats do: JSON has no NaN."""
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if isinstance(v, dict):
+        return {k: _finite(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_finite(x) for x in v]
+    return v
 
 
 def encode_jsonl(batch: pa.RecordBatch) -> pa.Buffer:

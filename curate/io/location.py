@@ -32,6 +32,15 @@ class Location:
     def is_local(self) -> bool:
         return self.fs_uri == ""
 
+    @property
+    def fs_key(self) -> str:
+        """Same key, same filesystem: the scheme and its options, without the path."""
+        if not self.fs_uri:
+            return ""
+        scheme = self.fs_uri.split("://", 1)[0]
+        query = self.fs_uri.split("?", 1)[1] if "?" in self.fs_uri else ""
+        return f"{scheme}?{query}"
+
     def child(self, name: str) -> Location:
         sep = "" if self.uri.endswith("/") else "/"
         return Location(self.uri + sep + name, posixpath.join(self.path, name), self.fs_uri)
@@ -67,9 +76,10 @@ def locate(uri: str) -> Location:
             where=uri,
             hint="check the URI scheme and credentials (pyarrow.fs supports s3://, gs://, hdfs://)",
         ) from None
-    root = uri[: len(uri) - len(path)] if uri.endswith(path) else f"{scheme}://"
-    _FS_CACHE.setdefault(root, fs)
-    return Location(uri, path, root)
+    # The full URI (query options such as endpoint_override included) rebuilds the filesystem
+    # in workers; messages show it without the query.
+    _FS_CACHE.setdefault(uri, fs)
+    return Location(uri.split("?", 1)[0].rstrip("/"), path.rstrip("/"), uri)
 
 
 def info(loc: Location) -> pafs.FileInfo:
@@ -99,14 +109,27 @@ def list_files(loc: Location, pattern: str | None = None) -> list[tuple[Location
     return out
 
 
+def split_query(uri: str) -> tuple[str, str]:
+    """'s3://b/x?endpoint_override=..' -> ('s3://b/x', '?endpoint_override=..'); local paths keep '?'."""
+    if "://" in uri and "?" in uri:
+        head, query = uri.split("?", 1)
+        return head, "?" + query
+    return uri, ""
+
+
+def is_glob(uri: str) -> bool:
+    return any(c in split_query(uri)[0] for c in GLOB_CHARS)
+
+
 def expand(uri: str, suffixes: tuple[str, ...] | None = None) -> tuple[Location, list[tuple[Location, int]]]:
     """Expand a file, directory or glob into (base, [(file, size)]); base anchors relative names."""
-    if any(c in uri for c in GLOB_CHARS):
-        head = uri
+    if is_glob(uri):
+        path, query = split_query(uri)
+        head = path
         while any(c in head for c in GLOB_CHARS):
             head = head.rsplit("/", 1)[0] if "/" in head else "."
-        pattern = uri[len(head):].lstrip("/") if head != "." else uri
-        base = locate(head)
+        pattern = path[len(head):].lstrip("/") if head != "." else path
+        base = locate(head + query)
         files = list_files(base, pattern)
         if not files:
             raise InputError("no files match this pattern", where=uri, hint="check the glob (quote it so the shell does not expand it)")

@@ -249,11 +249,11 @@ def _remove_tmp_files(out: Location) -> None:
 
 
 def _same_place(a: Location, b: Location) -> bool:
-    return a.fs_uri == b.fs_uri and a.path.rstrip("/") == b.path.rstrip("/")
+    return a.fs_key == b.fs_key and a.path.rstrip("/") == b.path.rstrip("/")
 
 
 def _inside(child: Location, parent: Location) -> bool:
-    return child.fs_uri == parent.fs_uri and (child.path.rstrip("/") + "/").startswith(parent.path.rstrip("/") + "/")
+    return child.fs_key == parent.fs_key and (child.path.rstrip("/") + "/").startswith(parent.path.rstrip("/") + "/")
 
 
 def check_output_location(out: Location, inputs: list[Location]) -> None:

@@ -13,7 +13,7 @@ from curate.io.dataset import (
     shard_output_name,
     stream_manifest,
 )
-from curate.io.location import locate
+from curate.io.location import is_glob, locate
 from curate.io.manifest import digest
 from curate.io.parquet import iter_batches, open_parquet
 from curate.run.executor import Stage, Task, TaskContext
@@ -123,5 +123,5 @@ class MapStage(Stage):
 def input_locations(dataset: Dataset) -> list:
     if dataset.stdin:
         return []
-    return [locate(dataset.uri)] if "*" not in dataset.uri else [s.loc for s in dataset.shards]
+    return [s.loc for s in dataset.shards] if is_glob(dataset.uri) else [locate(dataset.uri)]
 

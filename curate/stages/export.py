@@ -13,11 +13,11 @@ import pyarrow as pa
 
 from curate.errors import UsageError
 from curate.io.atomic import commit, needs_rename, tmp_sibling
-from curate.io.dataset import Dataset, open_stdin_stream, stream_manifest
+from curate.io.dataset import Dataset, check_same_schema, open_stdin_stream, stream_manifest
 from curate.io.jsonl import encode_jsonl
 from curate.io.location import Location
 from curate.io.manifest import digest
-from curate.io.parquet import iter_batches, open_parquet
+from curate.io.parquet import iter_batches, open_parquet, read_schema
 from curate.run.executor import Stage, Task, TaskContext
 
 FORMATS = ("jsonl", "jsonl.gz", "jsonl.zst", "parquet")
@@ -58,6 +58,7 @@ class Export(Stage):
         if self.dataset.stdin:
             return [Task(f"part-00000.{ext}", None)]
         shards = self.dataset.shards
+        self._check_schemas()
         if not (self.params.shard_rows or self.params.shard_bytes):
             return [Task(_stem(s.name) + f".{ext}", ((i, 0, None),), s.size) for i, s in enumerate(shards)]
         counts, nbytes = [], 0
@@ -82,6 +83,20 @@ class Export(Stage):
             tasks.append(Task(f"part-{k:05d}.{ext}", tuple(seg), 0))
         avg = sum(s.size for s in shards) / max(total, 1)
         return [Task(t.name, t.spec, int(avg * sum(b - a for _, a, b in t.spec))) for t in tasks]
+
+    def _check_schemas(self) -> None:
+        """Shards that disagree would give JSON Lines whose fields change type midway (and a Parquet
+        writer error in a worker): name the first odd shard and column before any task runs."""
+        shards, cols = self.dataset.shards, self.params.columns
+        ref = None
+        for s in shards:
+            schema = read_schema(s.loc)
+            if cols:
+                schema = pa.schema([schema.field(c) for c in cols if c in schema.names])
+            if ref is None:
+                ref = schema
+            else:
+                check_same_schema(ref, shards[0].loc.uri, schema, s.loc.uri)
 
     def _batches(self, spec):
         cols = list(self.params.columns) if self.params.columns else None

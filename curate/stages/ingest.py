@@ -19,8 +19,8 @@ import pyarrow.compute as pc
 from curate import log
 from curate.errors import InputError, UsageError
 from curate.io import jsonl
-from curate.io.location import STDIO, Location, expand, relative_name
-from curate.io.manifest import digest
+from curate.io.location import STDIO, Location, expand, info, relative_name
+from curate.io.manifest import MANIFEST, digest, is_complete
 from curate.io.parquet import iter_batches, open_parquet
 from curate.run.executor import Stage, Task, TaskContext, TaskResult
 
@@ -83,6 +83,7 @@ class Ingest(Stage):
             self.files = [FileRef(None, "stdin", 0, fmt)]
         else:
             base, found = expand(uri)
+            _refuse_incomplete(base, uri)
             self.files = [FileRef(loc, relative_name(base, loc), size, detect_format(loc.path, params.format)) for loc, size in found]
             if len({f.format for f in self.files}) > 1:
                 kinds = sorted({f.format for f in self.files})
@@ -107,7 +108,7 @@ class Ingest(Stage):
         for i, f in enumerate(self.files):
             group.append(i)
             size += f.size
-            if size >= TASK_BYTES or self.format != "files":
+            if size >= TASK_BYTES:
                 tasks.append(group)
                 group, size = [], 0
         if group:
@@ -145,14 +146,14 @@ class Ingest(Stage):
         return pa.schema([("id", pa.string()), ("text", pa.string())] + extras)
 
     def _sniff_jsonl(self) -> pa.Schema:
-        f = self.files[0]
-        if f.loc is None:
-            return pa.schema([(self.params.text_field, pa.string())])  # stdin: sniff happens in the task
-        with _open_stream(f) as stream:
-            first = next(jsonl.iter_line_blocks(stream, f.loc.uri, 8 << 20), None)
-        if first is None:
-            return pa.schema([(self.params.text_field, pa.string())])
-        return jsonl.sniff_schema(first.data, f.loc.uri, self.params.text_field)
+        for f in self.files:
+            if f.loc is None:
+                break  # stdin: sniff happens in the task
+            with _open_stream(f) as stream:
+                first = next(jsonl.iter_line_blocks(stream, f.loc.uri, 8 << 20), None)
+            if first is not None:  # an empty first file says nothing about the fields: look further
+                return jsonl.sniff_schema(first.data, f.loc.uri, self.params.text_field)
+        return pa.schema([(self.params.text_field, pa.string())])
 
     # -- one task ---------------------------------------------------------------------------
     def run_task(self, task: Task, ctx: TaskContext) -> None:
@@ -164,6 +165,7 @@ class Ingest(Stage):
                 f = self.files[i]
                 for kept, rejected, nbytes in self._read_file(f, ctx.result):
                     roller.write(kept, rejected)
+                    ctx.result.bytes_in += nbytes
                     ctx.progress(kept.num_rows + (rejected.num_rows if rejected is not None else 0), nbytes)
             roller.close()
         except BaseException:
@@ -177,19 +179,21 @@ class Ingest(Stage):
             empty = False
             kept, rejected = self._normalise(table, f, first, res)
             if bad:
-                rejected = _concat(rejected, self._bad_rows(bad, f, first + table.num_rows, res))
+                rejected = _concat(rejected, self._bad_rows(bad, f, res))
             yield kept, rejected, nbytes
         if empty:
             log.warn(f"{_where(f)}: empty input file")
             res.count("empty_files")
 
-    # Each reader yields (table with the raw field names, ordinal of its first record, bytes read).
+    # Each reader yields (table with the raw field names, ordinal of its first record (or of each
+    # record), input bytes read since the last yield, set-aside lines).
     def _jsonl(self, f: FileRef, res: TaskResult):
         p = self.params
         schema = self._raw_schema()
-        ordinal = 0
+        ordinal = offset = 0
         with _open_stream(f) as stream:
             for block in jsonl.iter_line_blocks(stream, _where(f)):
+                first = ordinal
                 if f.loc is None and ordinal == 0:  # stdin: the schema comes from its first block
                     self.schema = self._schema_from(jsonl.sniff_schema(block.data, "stdin", p.text_field))
                     schema = self._raw_schema()
@@ -212,26 +216,31 @@ class Ingest(Stage):
                     good = b"\n".join(ln for i, ln in enumerate(lines) if block.first_line + i not in bad_set)
                     table = jsonl.parse_block(good, schema) if good.strip() else schema.empty_table()
                     # Bad lines keep their place in the numbering: ordinals count records in the file.
+                    ords = _record_ordinals(lines, block.first_line, ordinal)
+                    first = np.array([o for ln, o in ords.items() if ln not in bad_set], dtype=np.int64)
+                    bad = [(ln, why, raw, ords[ln]) for ln, why, raw in bad]
                 table = self._drop_unexpected(table, schema, f, res)
-                yield table, ordinal, block.end_offset, bad
+                yield table, first, block.end_offset - offset, bad
+                offset = block.end_offset
                 ordinal += table.num_rows + len(bad)
 
-    def _bad_rows(self, bad, f: FileRef, first: int, res: TaskResult) -> pa.RecordBatch:
+    def _bad_rows(self, bad, f: FileRef, res: TaskResult) -> pa.RecordBatch:
         """Set-aside lines become reject rows: a null text, the raw line, and why."""
         n = len(bad)
         res.count("bad_records", n)
         res.rows_in += n
         res.rows_rejected += n
         cols = {fld.name: pa.nulls(n, fld.type) for fld in self.schema}
-        cols["id"] = _gen_ids(f.name, first, n)
-        cols[REJECT_REASON] = pa.array([f"bad_record: line {ln}: {why}" for ln, why, _ in bad], pa.string())
-        cols["raw"] = pa.array([r.decode("utf-8", "replace") for _, _, r in bad], pa.string())
+        cols["id"] = _gen_ids(f.name, np.array([o for *_, o in bad], dtype=np.int64), n)
+        cols[REJECT_REASON] = pa.array([f"bad_record: line {ln}: {why}" for ln, why, _, _ in bad], pa.string())
+        cols["raw"] = pa.array([r.decode("utf-8", "replace") for _, _, r, _ in bad], pa.string())
         return pa.RecordBatch.from_pydict(cols, schema=_reject_schema(self.schema))
 
     def _drop_unexpected(self, table: pa.Table, schema: pa.Schema, f: FileRef, res: TaskResult) -> pa.Table:
         extra = [n for n in table.column_names if n not in schema.names and n != self.params.id_field]
         for n in extra:
-            res.count(f"dropped_field:{n}")
+            if self.params.fields is None or n in self.params.fields:  # not left out on purpose
+                res.count(f"dropped_field:{n}")
         if extra:
             table = table.drop_columns(extra)
         return table
@@ -248,10 +257,11 @@ class Ingest(Stage):
         return pa.schema(fields)
 
     def _lines(self, f: FileRef, res: TaskResult):
-        ordinal = 0
+        ordinal = offset = 0
         with _open_stream(f) as stream:
             for block in jsonl.iter_line_blocks(stream, _where(f)):
-                lines = block.data.split(b"\n")
+                # Strip CR before looking for blank lines: in a CRLF file a blank line is b"\r".
+                lines = [ln[:-1] if ln.endswith(b"\r") else ln for ln in block.data.split(b"\n")]
                 blank = sum(1 for ln in lines if not ln)
                 res.count("blank_lines", blank)
                 arr = pa.array([ln for ln in lines if ln], pa.binary())
@@ -260,8 +270,8 @@ class Ingest(Stage):
                 except pa.ArrowInvalid:
                     self._raise_or_skip_utf8(f, block, lines)
                     text = pa.array([ln.decode("utf-8", "replace") for ln in lines if ln], pa.string())
-                text = pc.utf8_rtrim(text, characters="\r")
-                yield pa.table({self.params.text_field: text}), ordinal, block.end_offset, None
+                yield pa.table({self.params.text_field: text}), ordinal, block.end_offset - offset, None
+                offset = block.end_offset
                 ordinal += len(text)
 
     def _raise_or_skip_utf8(self, f: FileRef, block, lines) -> None:
@@ -299,7 +309,7 @@ class Ingest(Stage):
             ordinal += batch.num_rows
 
     # -- normalise to (id, text, extras) ----------------------------------------------------
-    def _normalise(self, table, f: FileRef, first: int, res: TaskResult):
+    def _normalise(self, table, f: FileRef, first: int | np.ndarray, res: TaskResult):
         p = self.params
         n = table.num_rows
         res.rows_in += n
@@ -310,7 +320,8 @@ class Ingest(Stage):
                 raise InputError(f"no field '{p.id_field}' in this file", where=_where(f), hint="check --id-field")
             ids = pc.cast(table.column(p.id_field), pa.string())
             if ids.null_count:
-                row = first + pc.index(pc.is_null(ids), True).as_py()
+                i = pc.index(pc.is_null(ids), True).as_py()
+                row = int(first[i]) if isinstance(first, np.ndarray) else first + i
                 raise InputError(f"record {row} has no '{p.id_field}'", where=_where(f),
                                  hint="every record needs an id when --id-field is given; drop --id-field to generate ids")
         else:
@@ -476,10 +487,22 @@ def _as_string(col, f: FileRef, field: str):
                      hint="pass --text-field with the column that holds the document text")
 
 
-def _gen_ids(name: str, first: int, n: int) -> pa.Array:
-    """Stable ids: '<file relative to the input root>:<record ordinal from 0>'."""
-    nums = pc.cast(pa.array(np.arange(first, first + n, dtype=np.int64)), pa.string())
+def _gen_ids(name: str, first, n: int) -> pa.Array:
+    """Stable ids: '<file relative to the input root>:<record ordinal from 0>'; `first` is the first
+    record's ordinal, or every record's ordinals when set-aside lines leave gaps."""
+    nums = first if isinstance(first, np.ndarray) else np.arange(first, first + n, dtype=np.int64)
+    nums = pc.cast(pa.array(nums), pa.string())
     return pc.binary_join_element_wise(f"{name}:", nums, "")
+
+
+def _record_ordinals(lines: list[bytes], first_line: int, ordinal: int) -> dict[int, int]:
+    """Line number -> record ordinal for the block's non-blank lines (blank lines are not records)."""
+    out = {}
+    for i, ln in enumerate(lines):
+        if ln.strip():
+            out[first_line + i] = ordinal
+            ordinal += 1
+    return out
 
 
 def _where(f: FileRef) -> str:
@@ -501,6 +524,15 @@ def _open_stream(f: FileRef):
         return f.loc.fs.open_input_stream(f.loc.path, compression=jsonl.compression_of(f.loc.path))
     except (pa.ArrowException, OSError) as e:
         raise InputError(f"cannot open ({e})", where=f.loc.uri) from None
+
+
+def _refuse_incomplete(base: Location, uri: str) -> None:
+    """A curate output without _SUCCESS is being written or was interrupted: its shards are not a dataset yet."""
+    if is_complete(base):
+        return
+    if info(base.child(MANIFEST)).type.name == "File" or info(base.child("_work")).type.name == "Directory":
+        raise InputError("dataset is incomplete: it has no _SUCCESS marker (a stage is still writing it, or was interrupted)",
+                         where=uri, hint="rerun the stage that writes it to complete it, then ingest or use it")
 
 
 def _unify_parquet_schemas(files: list[FileRef]) -> pa.Schema:

@@ -43,9 +43,7 @@ def iter_batches(
     groups = range(pf.num_row_groups) if row_groups is None else row_groups
     for rg in groups:
         try:
-            it = pf.iter_batches(batch_size=batch_rows, row_groups=[rg], columns=columns, use_threads=False)
-            for batch in it:
-                yield batch
+            yield from pf.iter_batches(batch_size=batch_rows, row_groups=[rg], columns=columns, use_threads=False)
         except (pa.ArrowException, OSError) as e:
             raise InputError(f"row group {rg} cannot be read ({_short(e)})", where=loc.uri, hint=CORRUPT_HINT) from None
 

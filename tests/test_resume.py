@@ -27,7 +27,7 @@ def _wait_for_markers(out: Path, n: int, proc: subprocess.Popen, timeout: float 
     done = out / "_work" / "done"
     t0 = time.time()
     while time.time() - t0 < timeout:
-        k = len(list(done.glob("*.json"))) if done.exists() else 0
+        k = len(list(done.rglob("*.json"))) if done.exists() else 0
         if k >= n:
             return k
         assert proc.poll() is None, f"finished before it could be killed: {proc.stderr.read().decode()}"

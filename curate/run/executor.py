@@ -17,6 +17,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from pyarrow.fs import FileSelector
+
 from curate import __version__, log
 from curate.errors import CurateError, OutputError, UsageError
 from curate.io import manifest as mf
@@ -32,6 +34,19 @@ class Task:
     name: str  # unique within a run; also the name of its done-marker
     spec: Any  # stage-specific and picklable
     size: int = 0  # input bytes, for progress
+
+
+@dataclass(frozen=True)
+class Phase:
+    """A set of independent tasks; phase k+1 starts when every task of phase k is done.
+
+    Phases talk only through files under OUT/_work, so a killed run resumes at the first
+    unfinished task. Only the last phase writes the output and accounts rows (in = kept + rejected).
+    """
+
+    name: str
+    tasks: list[Task]
+    method: str = "run_task"  # the Stage method that runs one task of this phase
 
 
 @dataclass
@@ -96,6 +111,10 @@ class Stage:
 
     def plan(self) -> list[Task]:
         raise NotImplementedError
+
+    def phases(self) -> list[Phase]:
+        """A map stage has one phase; global stages (dedup, resample) override this."""
+        return [Phase("main", self.plan())]
 
     def run_task(self, task: Task, ctx: TaskContext) -> None:
         raise NotImplementedError
@@ -180,37 +199,38 @@ def _queue_progress(rows: int, nbytes: int) -> None:
         _worker_queue.put((rows, nbytes))
 
 
-def _run_one(stage: Stage, task: Task, out: Location | None, rejects: Location | None, progress, stream=None) -> TaskResult:
+def _run_one(stage: Stage, phase: Phase, last: bool, task: Task, out: Location | None, rejects: Location | None,
+             progress, stream=None) -> TaskResult:
     if id(stage) not in _prepared:
         stage.prepare()
         _prepared.add(id(stage))
     t0 = time.monotonic()
     result = TaskResult(task.name)
-    stage.run_task(task, TaskContext(out, rejects, result, progress, stream))
+    getattr(stage, phase.method)(task, TaskContext(out, rejects, result, progress, stream))
     result.seconds = round(time.monotonic() - t0, 3)
-    if result.rows_in != result.rows_out + result.rows_rejected:
+    if last and result.rows_in != result.rows_out + result.rows_rejected:
         raise RuntimeError(
             f"row accounting broken in {stage.name} task {task.name}: "
             f"in={result.rows_in} kept={result.rows_out} rejected={result.rows_rejected}"
         )
     if out is not None:
-        write_bytes_atomic(_done_marker(out, task.name), json.dumps(asdict(result), sort_keys=True).encode())
+        write_bytes_atomic(_done_marker(out, phase.name, task.name), json.dumps(asdict(result), sort_keys=True).encode())
     return result
 
 
-def _pool_entry(stage: Stage, task: Task, out: Location, rejects: Location | None) -> TaskResult:
-    return _run_one(stage, task, out, rejects, _queue_progress)
+def _pool_entry(stage: Stage, phase: Phase, last: bool, task: Task, out: Location, rejects: Location | None) -> TaskResult:
+    return _run_one(stage, phase, last, task, out, rejects, _queue_progress)
 
 
 # ---- driver side -------------------------------------------------------------------------
 
 
-def _done_marker(out: Location, name: str) -> Location:
-    return out.child(f"{WORK}/done/{name.replace('/', '__')}.json")
+def _done_marker(out: Location, phase: str, name: str) -> Location:
+    return out.child(f"{WORK}/done/{phase}/{name.replace('/', '__')}.json")
 
 
-def _read_done(out: Location, name: str) -> TaskResult | None:
-    loc = _done_marker(out, name)
+def _read_done(out: Location, phase: str, name: str) -> TaskResult | None:
+    loc = _done_marker(out, phase, name)
     try:
         with loc.fs.open_input_stream(loc.path) as f:
             return TaskResult(**json.loads(f.read()))
@@ -241,8 +261,6 @@ def _clear_output(out: Location) -> None:
 def _remove_tmp_files(out: Location) -> None:
     if info(out).type.name != "Directory":
         return
-    from pyarrow.fs import FileSelector
-
     for fi in out.fs.get_file_info(FileSelector(out.path, recursive=False)):
         if is_tmp_name(fi.base_name):
             out.fs.delete_file(fi.path)
@@ -266,14 +284,14 @@ def check_output_location(out: Location, inputs: list[Location]) -> None:
             )
 
 
-def _plan_record(stage: Stage, tasks: list[Task]) -> dict:
+def _plan_record(stage: Stage, phases: list[Phase]) -> dict:
     return {
         "stage": stage.name,
         "curate_version": __version__,
         "params": stage.manifest_params(),
         "seed": stage.seed,
         "input": stage.input_identity(),
-        "tasks": [t.name for t in tasks],
+        "tasks": {ph.name: [t.name for t in ph.tasks] for ph in phases},
     }
 
 
@@ -317,11 +335,13 @@ def execute(stage: Stage, out_uri: str, opts: RunOptions, input_locations: list[
         if rejects is not None:
             _clear_output(rejects)
 
-    tasks = stage.plan()
-    names = [t.name for t in tasks]
-    if len(set(names)) != len(names):
-        raise RuntimeError(f"{stage.name}: duplicate task names in plan")
-    record = _plan_record(stage, tasks)
+    phases = stage.phases()
+    for ph in phases:
+        names = [t.name for t in ph.tasks]
+        if len(set(names)) != len(names):
+            raise RuntimeError(f"{stage.name}: duplicate task names in phase {ph.name}")
+    tasks = phases[-1].tasks
+    record = _plan_record(stage, phases)
 
     if mf.is_complete(out):
         existing = mf.read_manifest(out) or {}
@@ -336,7 +356,7 @@ def execute(stage: Stage, out_uri: str, opts: RunOptions, input_locations: list[
     if info(out).type.name == "File":
         raise OutputError("is a file, not a directory", where=out.uri, hint="choose a directory for the output")
     if info(out).type.name == "Directory" and info(out.child(f"{WORK}/plan.json")).type.name != "File":
-        stray = [fi for fi in out.fs.get_file_info(__import__("pyarrow.fs").fs.FileSelector(out.path)) if not is_tmp_name(fi.base_name)]
+        stray = [fi for fi in out.fs.get_file_info(FileSelector(out.path)) if not is_tmp_name(fi.base_name)]
         if stray:
             raise OutputError(
                 "exists and is not an unfinished curate output",
@@ -344,35 +364,41 @@ def execute(stage: Stage, out_uri: str, opts: RunOptions, input_locations: list[
                 hint="choose a new output directory, or pass --overwrite to replace its contents",
             )
 
-    _mkdir(out.child(f"{WORK}/done"))
+    for ph in phases:
+        _mkdir(out.child(f"{WORK}/done/{ph.name}"))
     if rejects is not None:
         _mkdir(rejects)
     _check_plan(out, record)
 
-    mine = tasks if opts.task is None else tasks[opts.task[0] :: opts.task[1]]
-    pending = [t for t in mine if _read_done(out, t.name) is None]
-    skipped = len(mine) - len(pending)
-    if skipped:
-        log.info(f"{stage.name}: resuming: {skipped} of {len(mine)} shards already done")
+    summary = RunSummary(stage.name, out.uri, False, len(tasks), 0, 0)
+    for k, ph in enumerate(phases):
+        last = k == len(phases) - 1
+        mine = ph.tasks if opts.task is None else ph.tasks[opts.task[0] :: opts.task[1]]
+        pending = [t for t in mine if _read_done(out, ph.name, t.name) is None]
+        skipped = len(mine) - len(pending)
+        if skipped and pending:
+            log.info(f"{stage.name}: resuming {ph.name}: {skipped} of {len(mine)} tasks already done")
+        if last:
+            summary.tasks_run, summary.tasks_skipped = len(pending), skipped
+        label = stage.name if len(phases) == 1 else f"{stage.name} {ph.name} ({k + 1}/{len(phases)})"
+        reporter = Reporter(label, len(pending), sum(t.size for t in pending), opts.progress)
+        try:
+            if opts.workers <= 1 or len(pending) <= 1:
+                _run_inline(stage, ph, last, pending, out, rejects, reporter)
+            else:
+                _run_pool(stage, ph, last, pending, out, rejects, reporter, opts.workers)
+        finally:
+            reporter.close()
+        left = [t for t in ph.tasks if _read_done(out, ph.name, t.name) is None]
+        if left:
+            log.info(f"{stage.name}: {ph.name}: this slice is done; {len(left)} of {len(ph.tasks)} tasks still to run "
+                     "elsewhere (rerun any slice after they finish to go on)")
+            if last:
+                _add_totals(summary, [r for r in (_read_done(out, ph.name, t.name) for t in tasks) if r is not None])
+            summary.seconds = round(time.monotonic() - t0, 3)
+            return summary
 
-    reporter = Reporter(stage.name, len(pending), sum(t.size for t in pending), opts.progress)
-    try:
-        if opts.workers <= 1 or len(pending) <= 1:
-            _run_inline(stage, pending, out, rejects, reporter)
-        else:
-            _run_pool(stage, pending, out, rejects, reporter, opts.workers)
-    finally:
-        reporter.close()
-
-    results = [_read_done(out, t.name) for t in tasks]
-    summary = RunSummary(stage.name, out.uri, False, len(tasks), len(pending), skipped)
-    if any(r is None for r in results):
-        left = sum(r is None for r in results)
-        log.info(f"{stage.name}: this task's shards are done; {left} of {len(tasks)} shards still to run elsewhere")
-        _add_totals(summary, [r for r in results if r is not None])
-        summary.seconds = round(time.monotonic() - t0, 3)
-        return summary
-
+    results = [_read_done(out, phases[-1].name, t.name) for t in tasks]
     _finalize(stage, out, rejects, results, record, opts, t0)
     _add_totals(summary, results)
     summary.complete = True
@@ -380,19 +406,19 @@ def execute(stage: Stage, out_uri: str, opts: RunOptions, input_locations: list[
     return summary
 
 
-def _run_inline(stage: Stage, tasks: list[Task], out: Location, rejects: Location | None, reporter: Reporter) -> None:
+def _run_inline(stage: Stage, phase: Phase, last: bool, tasks: list[Task], out: Location, rejects: Location | None,
+                reporter: Reporter) -> None:
     for t in tasks:
-        res = _run_one(stage, t, out, rejects, reporter.advance)
+        _run_one(stage, phase, last, t, out, rejects, reporter.advance)
         reporter.task_done()
-        del res
 
 
-def _run_pool(stage: Stage, tasks: list[Task], out: Location, rejects: Location | None, reporter: Reporter, workers: int) -> None:
+def _run_pool(stage: Stage, phase: Phase, last: bool, tasks: list[Task], out: Location, rejects: Location | None,
+              reporter: Reporter, workers: int) -> None:
     ctx = mp.get_context("forkserver")
     q = ctx.Queue()
     pool = cf.ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx, initializer=_init_worker, initargs=(q,))
-    futures = {pool.submit(_pool_entry, stage, t, out, rejects): t for t in tasks}
-    sent: dict[str, int] = {}
+    futures = {pool.submit(_pool_entry, stage, phase, last, t, out, rejects): t for t in tasks}
     try:
         pending = set(futures)
         while pending:
@@ -401,7 +427,6 @@ def _run_pool(stage: Stage, tasks: list[Task], out: Location, rejects: Location 
             for fut in done:
                 fut.result()  # raises the task's error here, in the driver
                 reporter.task_done()
-                sent[futures[fut].name] = 1
         pool.shutdown(wait=True)
     except BaseException:
         for fut in futures:
@@ -514,7 +539,12 @@ def _execute_to_stdout(stage: Stage, opts: RunOptions, t0: float) -> RunSummary:
         raise UsageError("--task needs an output directory, not '-'")
     if opts.rejects:
         raise UsageError("--rejects needs an output directory for the kept rows, not '-'")
-    tasks = stage.plan()
+    phases = stage.phases()
+    if len(phases) != 1:
+        raise UsageError(f"{stage.name} is a global stage: it needs an output directory, not '-'",
+                         hint="write to a directory, then read it (or `curate export DIR -`) downstream")
+    phase = phases[0]
+    tasks = phase.tasks
     parent = stage.input_manifest()
     lineage_head = {
         "stage": stage.name, "curate_version": __version__, "params": stage.manifest_params(),
@@ -526,7 +556,7 @@ def _execute_to_stdout(stage: Stage, opts: RunOptions, t0: float) -> RunSummary:
     results = []
     try:
         for t in tasks:
-            results.append(_run_one(stage, t, None, None, reporter.advance, stream))
+            results.append(_run_one(stage, phase, True, t, None, None, reporter.advance, stream))
             reporter.task_done()
         stream.close()
     finally:
@@ -542,4 +572,4 @@ def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
 
-__all__ = ["CurateError", "RunOptions", "RunSummary", "Stage", "Task", "TaskContext", "TaskResult", "execute"]
+__all__ = ["CurateError", "Phase", "RunOptions", "RunSummary", "Stage", "Task", "TaskContext", "TaskResult", "execute"]

@@ -310,6 +310,111 @@ def _print_info(data: dict, show_shards: bool) -> None:
                 c.print("     counters: " + " ".join(f"{k}={v:,}" for k, v in sorted(a["counters"].items())), highlight=False)
 
 
+@cli.group(cls=CurateGroup, epilog=EXIT_CODES)
+def dedup():
+    """Remove (or mark) duplicate documents: exact, paragraph-level, or near duplicates (MinHash).
+
+    \b
+    Examples:
+      curate dedup exact raw/ exact/ --rejects exact_rejects/
+      curate dedup minhash exact/ near/ --threshold 0.8
+      curate dedup minhash raw/ marked/ --mode annotate      # keep all, add dup_cluster/dup_count
+    """
+
+
+def dedup_options(f):
+    opts = (
+        click.option("--mode", type=click.Choice(["drop", "annotate"]), default="drop", show_default=True,
+                     help="drop: keep one document per cluster; annotate: keep every row and add dup_cluster "
+                          "(id of the cluster's kept document) and dup_count."),
+        click.option("--keep", default="first", show_default=True,
+                     help="Which document of a cluster is kept: first, longest, max:COLUMN or min:COLUMN."),
+        click.option("--rejects", default=None, help="Directory for removed rows, each with dup_of = the id kept in its place."),
+        click.option("--memory", default=None, envvar="CURATE_MEMORY", show_envvar=True,
+                     help="Memory for the global step, shared by the workers (4G, 512M) [default: half the RAM]. "
+                          "A partition that does not fit spills to disk."),
+    )
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def _memory_per_task(memory, workers) -> int:
+    from curate.run.executor import default_workers
+    from curate.stages.dedup_common import parse_memory
+
+    return max(parse_memory(memory) // (workers or default_workers()), 16 << 10)
+
+
+def _run_dedup(stage_cls, params, dataset, out, run_opts, quiet, as_json, rejects):
+    from curate.io.dataset import open_dataset
+    from curate.run.executor import execute
+    from curate.stages.base import input_locations
+
+    log.set_quiet(quiet)
+    if out == "-":
+        raise click.UsageError("dedup is a global stage: OUT must be a directory, not '-'")
+    ds = open_dataset(dataset)
+    workers, task_slice, overwrite, keep_work, progress = run_opts
+    stage = stage_cls(ds, params, _memory_per_task(params.memory, workers))
+    summary = execute(stage, out, make_run_options(workers, task_slice, overwrite, keep_work, progress, rejects, quiet), input_locations(ds))
+    _finish(summary, as_json)
+
+
+@dedup.command("exact", epilog=EXIT_CODES)
+@click.argument("dataset", metavar="IN")
+@click.argument("out", metavar="OUT")
+@click.option("--normalize", "norm", type=click.Choice(["none", "whitespace", "simple"]), default="whitespace", show_default=True,
+              help="Compare texts after: none; whitespace runs collapsed; simple = also lower-case, punctuation to "
+                   "space, digits to 0.")
+@dedup_options
+@run_options
+@output_options
+def dedup_exact(dataset, out, norm, mode, keep, rejects, memory, workers, task_slice, overwrite, keep_work, progress, quiet, as_json):
+    """Exact duplicates: identical text after normalisation (128-bit hash).
+
+    \b
+    Examples:
+      curate dedup exact raw/ exact/
+      curate dedup exact raw/ exact/ --normalize simple --keep longest --rejects dups/
+      curate dedup exact raw/ marked/ --mode annotate
+    """
+    from curate.stages.dedup_exact import DedupExact, ExactParams
+
+    params = ExactParams(normalize=norm, mode=mode, keep=keep, memory=memory)
+    _run_dedup(DedupExact, params, dataset, out, (workers, task_slice, overwrite, keep_work, progress), quiet, as_json, rejects)
+
+
+@dedup.command("paragraphs", epilog=EXIT_CODES)
+@click.argument("dataset", metavar="IN")
+@click.argument("out", metavar="OUT")
+@click.option("--unit", type=click.Choice(["line", "paragraph"]), default="line", show_default=True,
+              help="line: split on newlines (CCNet); paragraph: split on blank lines.")
+@click.option("--normalize", "norm", type=click.Choice(["none", "whitespace", "simple"]), default="simple", show_default=True,
+              help="Compare units after this normalisation (blank units are never duplicates).")
+@click.option("--min-chars", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Reject documents left shorter than this (empty documents are always rejected).")
+@dedup_options
+@run_options
+@output_options
+def dedup_paragraphs(dataset, out, unit, norm, min_chars, mode, keep, rejects, memory, workers, task_slice, overwrite,
+                     keep_work, progress, quiet, as_json):
+    """Remove lines or paragraphs that occur elsewhere in the corpus, keeping the first occurrence.
+
+    In annotate mode the text is left as it is and dup_units / dup_chars count what would go.
+
+    \b
+    Examples:
+      curate dedup paragraphs raw/ lines/ --min-chars 200 --rejects emptied/
+      curate dedup paragraphs raw/ paras/ --unit paragraph
+      curate dedup paragraphs raw/ marked/ --mode annotate
+    """
+    from curate.stages.dedup_paragraphs import DedupParagraphs, ParagraphParams
+
+    params = ParagraphParams(unit=unit, normalize=norm, min_chars=min_chars, mode=mode, keep=keep, memory=memory)
+    _run_dedup(DedupParagraphs, params, dataset, out, (workers, task_slice, overwrite, keep_work, progress), quiet, as_json, rejects)
+
+
 def _n(v) -> str:
     return f"{v:,}" if isinstance(v, int) else "-"
 

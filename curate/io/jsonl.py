@@ -81,15 +81,9 @@ def parse_block(data: bytes, schema: pa.Schema | None) -> pa.Table:
 
 def sniff_schema(data: bytes, uri: str, text_field: str) -> pa.Schema:
     """The schema every block is parsed with, taken from the first block of the first file."""
-    good = b"\n".join(ln for ln in data.split(b"\n")[:20000] if _is_good(ln, text_field))
-    if not good.strip():
+    table = _sample_table([ln for ln in data.split(b"\n")[:20000] if _is_good(ln, text_field)])
+    if table is None:
         return pa.schema([(text_field, pa.string())])
-    try:
-        table = parse_block(good, None)
-    except (pa.ArrowInvalid, UnicodeDecodeError) as e:
-        # Fields whose type changes inside the sample: let the per-line explanation say where.
-        raise InputError(f"the first block cannot be parsed as one table ({e})", where=uri,
-                         hint="pass --fields with the fields to keep, so that the others are ignored") from None
     fields = []
     for f in table.schema:
         if f.name == text_field:
@@ -106,10 +100,43 @@ def sniff_schema(data: bytes, uri: str, text_field: str) -> pa.Schema:
     return pa.schema(fields)
 
 
+def _sample_table(good: list[bytes]) -> pa.Table | None:
+    """The sample lines as one table. A field whose type changes inside the sample (or a key given
+    twice) breaks that: infer from the lines before the breaking one (past it, if it is the first),
+    and parsing the block then names that line or sets it aside, as in later blocks."""
+    for _ in range(100):
+        if not good:
+            return None
+        try:
+            return parse_block(b"\n".join(good), None)
+        except (pa.ArrowInvalid, UnicodeDecodeError):
+            k = _first_breaking(good)
+            good = good[:k] if k else good[1:]
+    return None
+
+
+def _first_breaking(lines: list[bytes]) -> int:
+    """Index of the line whose addition makes the lines unparseable as one table, by bisection."""
+    lo, hi = 1, len(lines)  # the first hi lines fail together
+    while lo < hi:
+        mid = (lo + hi) // 2
+        try:
+            parse_block(b"\n".join(lines[:mid]), None)
+            lo = mid + 1
+        except (pa.ArrowInvalid, UnicodeDecodeError):
+            hi = mid
+    return lo - 1
+
+
+def is_blank(line: bytes) -> bool:
+    """Blank as pyarrow's reader sees it: JSON whitespace only (a form feed is not blank)."""
+    return not line.strip(b" \t\r\n")
+
+
 def _is_good(line: bytes, text_field: str) -> bool:
     """A line the schema may be inferred from; the others are explained later, with their line number."""
     try:
-        obj = json.loads(line) if line.strip() else None
+        obj = None if is_blank(line) else json.loads(line)
     except (ValueError, UnicodeDecodeError):
         return False
     return isinstance(obj, dict) and isinstance(obj.get(text_field, ""), (str, type(None)))
@@ -119,7 +146,7 @@ def explain_bad_lines(block: Block, schema: pa.Schema, text_field: str) -> list[
     """(line number, what is wrong, raw line) for each line pyarrow would refuse, checked in Python."""
     bad = []
     for i, raw in enumerate(block.data.split(b"\n")):
-        if not raw.strip():
+        if is_blank(raw):
             continue
         reason = _line_problem(raw, schema, text_field)
         if reason is not None:
@@ -175,7 +202,8 @@ _OTHER_CONTROL = [chr(c) for c in range(0x20) if chr(c) not in "\n\r\t\b\f"]
 
 
 def _json_string(arr: pa.Array) -> pa.Array:
-    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+    if not pa.types.is_string(arr.type):
+        # large_string too: binary_join_element_wise has no kernel mixing it with the string pieces.
         arr = pc.cast(arr, pa.string())
     for old, new in _ESCAPES:
         arr = pc.replace_substring(arr, old, new)

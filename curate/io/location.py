@@ -130,6 +130,9 @@ def expand(uri: str, suffixes: tuple[str, ...] | None = None) -> tuple[Location,
             head = head.rsplit("/", 1)[0] if "/" in head else "."
         pattern = path[len(head):].lstrip("/") if head != "." else path
         base = locate(head + query)
+        if info(base).type.name != "Directory":
+            raise InputError("no files match this pattern (its directory does not exist)", where=uri,
+                             hint="check the path; quote the glob so the shell does not expand it")
         files = list_files(base, pattern)
         if not files:
             raise InputError("no files match this pattern", where=uri, hint="check the glob (quote it so the shell does not expand it)")
@@ -137,7 +140,8 @@ def expand(uri: str, suffixes: tuple[str, ...] | None = None) -> tuple[Location,
     loc = locate(uri)
     fi = info(loc)
     if fi.type == pafs.FileType.NotFound:
-        raise InputError("no such file or directory", where=uri)
+        raise InputError("no such file or directory", where=uri,
+                         hint="check the path (a glob must be quoted so the shell does not expand it)")
     if fi.type == pafs.FileType.File:
         parent = Location(posixpath.dirname(uri) or ".", posixpath.dirname(loc.path), loc.fs_uri)
         return parent, [(loc, fi.size)]

@@ -87,9 +87,16 @@ class MapStage(Stage):
         for batch in iter_batches(shard.loc, pf=pf):
             yield batch, int(shard.size * batch.num_rows / total)
 
+    def begin_task(self, task: Task, ctx: TaskContext) -> None:
+        """Called before a shard's first batch (global stages load their decisions here)."""
+
+    def end_task(self, task: Task, ctx: TaskContext) -> None:
+        """Called after a shard's output is published."""
+
     def run_task(self, task: Task, ctx: TaskContext) -> None:
         res = ctx.result
         out = rej = None
+        self.begin_task(task, ctx)
         try:
             for batch, nbytes in self._batches(task, ctx):
                 kept, rejected = self.transform(batch, res)
@@ -113,6 +120,7 @@ class MapStage(Stage):
             res.outputs.append(task.name)
             if rej is not None:
                 rej.close()
+            self.end_task(task, ctx)
         except BaseException:
             for w in (out, rej):
                 if w is not None:

@@ -268,17 +268,20 @@ class Ingest(Stage):
                 try:
                     text = pc.cast(arr, pa.string())
                 except pa.ArrowInvalid:
-                    self._raise_or_skip_utf8(f, block, lines)
+                    res.count("utf8_replaced", self._raise_or_skip_utf8(f, block, lines))
                     text = pa.array([ln.decode("utf-8", "replace") for ln in lines if ln], pa.string())
                 yield pa.table({self.params.text_field: text}), ordinal, block.end_offset - offset, None
                 offset = block.end_offset
                 ordinal += len(text)
 
-    def _raise_or_skip_utf8(self, f: FileRef, block, lines) -> None:
+    def _raise_or_skip_utf8(self, f: FileRef, block, lines) -> int:
+        """Raise for the first bad line, or (skip mode) return how many lines hold bad bytes."""
+        bad = 0
         for i, ln in enumerate(lines):
             try:
                 ln.decode("utf-8")
             except UnicodeDecodeError as e:
+                bad += 1
                 if self.params.on_bad_record == "fail":
                     raise InputError(
                         f"invalid UTF-8 at byte {e.start}",
@@ -286,6 +289,7 @@ class Ingest(Stage):
                         hint="convert the file to UTF-8 (iconv), or pass --on-bad-record skip to replace bad bytes with U+FFFD",
                     ) from None
         # skip mode for plain text: bad bytes become U+FFFD, the line is kept (counted).
+        return bad
 
     def _files(self, f: FileRef, res: TaskResult):
         with f.loc.fs.open_input_stream(f.loc.path, compression=jsonl.compression_of(f.loc.path)) as s:
@@ -499,7 +503,7 @@ def _record_ordinals(lines: list[bytes], first_line: int, ordinal: int) -> dict[
     """Line number -> record ordinal for the block's non-blank lines (blank lines are not records)."""
     out = {}
     for i, ln in enumerate(lines):
-        if ln.strip():
+        if not jsonl.is_blank(ln):
             out[first_line + i] = ordinal
             ordinal += 1
     return out

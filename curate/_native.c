@@ -1,0 +1,448 @@
+/* curate._native: the hot loops of dedup, over whole Arrow string buffers.
+ *
+ * Every function takes the offsets and data buffers of an Arrow string array (int32 or int64
+ * offsets) and writes into a caller-allocated numpy buffer, so Python never loops per document
+ * or per shingle. Hashes: MurmurHash64A and MurmurHash3_x64_128 (Austin Appleby, public domain).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+#include <stdlib.h>
+
+#include "_unicode_tables.h"
+
+static inline uint64_t rotl64(uint64_t x, int8_t r) { return (x << r) | (x >> (64 - r)); }
+
+static inline uint64_t fmix64(uint64_t k) {
+    k ^= k >> 33; k *= 0xff51afd7ed558ccdULL;
+    k ^= k >> 33; k *= 0xc4ceb9fe1a85ec53ULL;
+    k ^= k >> 33;
+    return k;
+}
+
+static inline uint64_t load64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+
+/* MurmurHash64A */
+static uint64_t murmur64(const uint8_t *data, size_t len, uint64_t seed) {
+    const uint64_t m = 0xc6a4a7935bd1e995ULL;
+    const int r = 47;
+    uint64_t h = seed ^ (len * m);
+    size_t nblocks = len / 8;
+    for (size_t i = 0; i < nblocks; i++) {
+        uint64_t k = load64(data + 8 * i);
+        k *= m; k ^= k >> r; k *= m;
+        h ^= k; h *= m;
+    }
+    const uint8_t *tail = data + nblocks * 8;
+    switch (len & 7) {
+        case 7: h ^= (uint64_t)tail[6] << 48; /* fall through */
+        case 6: h ^= (uint64_t)tail[5] << 40; /* fall through */
+        case 5: h ^= (uint64_t)tail[4] << 32; /* fall through */
+        case 4: h ^= (uint64_t)tail[3] << 24; /* fall through */
+        case 3: h ^= (uint64_t)tail[2] << 16; /* fall through */
+        case 2: h ^= (uint64_t)tail[1] << 8;  /* fall through */
+        case 1: h ^= (uint64_t)tail[0]; h *= m;
+    }
+    h ^= h >> r; h *= m; h ^= h >> r;
+    return h;
+}
+
+/* MurmurHash3_x64_128 */
+static void murmur128(const uint8_t *data, size_t len, uint64_t seed, uint64_t *out) {
+    const size_t nblocks = len / 16;
+    uint64_t h1 = seed, h2 = seed;
+    const uint64_t c1 = 0x87c37b91114253d5ULL, c2 = 0x4cf5ad432745937fULL;
+    for (size_t i = 0; i < nblocks; i++) {
+        uint64_t k1 = load64(data + 16 * i), k2 = load64(data + 16 * i + 8);
+        k1 *= c1; k1 = rotl64(k1, 31); k1 *= c2; h1 ^= k1;
+        h1 = rotl64(h1, 27); h1 += h2; h1 = h1 * 5 + 0x52dce729;
+        k2 *= c2; k2 = rotl64(k2, 33); k2 *= c1; h2 ^= k2;
+        h2 = rotl64(h2, 31); h2 += h1; h2 = h2 * 5 + 0x38495ab5;
+    }
+    const uint8_t *tail = data + nblocks * 16;
+    uint64_t k1 = 0, k2 = 0;
+    switch (len & 15) {
+        case 15: k2 ^= (uint64_t)tail[14] << 48; /* fall through */
+        case 14: k2 ^= (uint64_t)tail[13] << 40; /* fall through */
+        case 13: k2 ^= (uint64_t)tail[12] << 32; /* fall through */
+        case 12: k2 ^= (uint64_t)tail[11] << 24; /* fall through */
+        case 11: k2 ^= (uint64_t)tail[10] << 16; /* fall through */
+        case 10: k2 ^= (uint64_t)tail[9] << 8;   /* fall through */
+        case 9:  k2 ^= (uint64_t)tail[8];
+                 k2 *= c2; k2 = rotl64(k2, 33); k2 *= c1; h2 ^= k2; /* fall through */
+        case 8:  k1 ^= (uint64_t)tail[7] << 56; /* fall through */
+        case 7:  k1 ^= (uint64_t)tail[6] << 48; /* fall through */
+        case 6:  k1 ^= (uint64_t)tail[5] << 40; /* fall through */
+        case 5:  k1 ^= (uint64_t)tail[4] << 32; /* fall through */
+        case 4:  k1 ^= (uint64_t)tail[3] << 24; /* fall through */
+        case 3:  k1 ^= (uint64_t)tail[2] << 16; /* fall through */
+        case 2:  k1 ^= (uint64_t)tail[1] << 8;  /* fall through */
+        case 1:  k1 ^= (uint64_t)tail[0];
+                 k1 *= c1; k1 = rotl64(k1, 31); k1 *= c2; h1 ^= k1;
+    }
+    h1 ^= len; h2 ^= len;
+    h1 += h2; h2 += h1;
+    h1 = fmix64(h1); h2 = fmix64(h2);
+    h1 += h2; h2 += h1;
+    out[0] = h1; out[1] = h2;
+}
+
+/* ---- argument plumbing: buffers in, buffers out ------------------------------------------ */
+
+typedef struct {
+    Py_buffer offsets, data;
+    int wide;          /* int64 offsets */
+    Py_ssize_t n;      /* number of strings */
+} Strings;
+
+static int get_strings(PyObject *offsets, PyObject *data, int wide, Strings *s) {
+    if (PyObject_GetBuffer(offsets, &s->offsets, PyBUF_SIMPLE) < 0) return -1;
+    if (PyObject_GetBuffer(data, &s->data, PyBUF_SIMPLE) < 0) { PyBuffer_Release(&s->offsets); return -1; }
+    s->wide = wide;
+    Py_ssize_t w = wide ? 8 : 4;
+    s->n = s->offsets.len / w - 1;
+    if (s->n < 0) s->n = 0;
+    return 0;
+}
+
+static void release_strings(Strings *s) { PyBuffer_Release(&s->offsets); PyBuffer_Release(&s->data); }
+
+static inline int64_t off_at(const Strings *s, Py_ssize_t i) {
+    return s->wide ? ((const int64_t *)s->offsets.buf)[i] : (int64_t)((const int32_t *)s->offsets.buf)[i];
+}
+
+static int check_bounds(const Strings *s) {
+    if (s->n == 0) return 0;
+    int64_t lo = off_at(s, 0), hi = off_at(s, s->n);
+    if (lo < 0 || hi < lo || hi > s->data.len) {
+        PyErr_SetString(PyExc_ValueError, "offsets do not fit the data buffer");
+        return -1;
+    }
+    return 0;
+}
+
+static int get_out(PyObject *obj, Py_buffer *b, Py_ssize_t need) {
+    if (PyObject_GetBuffer(obj, b, PyBUF_WRITABLE) < 0) return -1;
+    if (b->len < need) {
+        PyBuffer_Release(b);
+        PyErr_Format(PyExc_ValueError, "output buffer too small: %zd < %zd bytes", b->len, need);
+        return -1;
+    }
+    return 0;
+}
+
+/* hash128(offsets, data, wide, out, seed): out[2i], out[2i+1] = MurmurHash3_x64_128 of string i */
+static PyObject *py_hash128(PyObject *self, PyObject *args) {
+    PyObject *o, *d, *out; int wide; unsigned long long seed;
+    if (!PyArg_ParseTuple(args, "OOpOK", &o, &d, &wide, &out, &seed)) return NULL;
+    Strings s; Py_buffer ob;
+    if (get_strings(o, d, wide, &s) < 0) return NULL;
+    if (check_bounds(&s) < 0 || get_out(out, &ob, s.n * 16) < 0) { release_strings(&s); return NULL; }
+    const uint8_t *base = (const uint8_t *)s.data.buf;
+    uint64_t *res = (uint64_t *)ob.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < s.n; i++) {
+        int64_t a = off_at(&s, i), b = off_at(&s, i + 1);
+        murmur128(base + a, (size_t)(b - a), seed, res + 2 * i);
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&ob); release_strings(&s);
+    Py_RETURN_NONE;
+}
+
+/* Shingles of one document, each hashed with murmur64, passed to a callback-free inline loop.
+ * word mode: text is already normalised to words separated by single spaces; a shingle is the
+ * byte span of `ngram` consecutive words; fewer words than ngram: the whole text is one shingle.
+ * char mode: a shingle is `ngram` consecutive UTF-8 characters; shorter texts are one shingle. */
+static inline int is_cont(uint8_t c) { return (c & 0xC0) == 0x80; }
+
+#define MAX_WORDS_STACK 4096
+
+/* minhash(offsets, data, wide, char_mode, ngram, a, b, out_sig, out_count, seed)
+ * out_sig: uint32[n*K], K = len(a) = len(b) (uint64 each); value_k = (a_k*h + b_k) >> 32.
+ * out_count: int64[n] shingles per document (0: empty document, signature all 0xFFFFFFFF). */
+static PyObject *py_minhash(PyObject *self, PyObject *args) {
+    PyObject *o, *d, *pa_, *pb_, *psig, *pcnt; int wide, char_mode, ngram; unsigned long long seed;
+    if (!PyArg_ParseTuple(args, "OOppiOOOOK", &o, &d, &wide, &char_mode, &ngram, &pa_, &pb_, &psig, &pcnt, &seed)) return NULL;
+    if (ngram < 1) { PyErr_SetString(PyExc_ValueError, "ngram must be >= 1"); return NULL; }
+    Strings s; Py_buffer ab, bb, sb, cb;
+    if (get_strings(o, d, wide, &s) < 0) return NULL;
+    if (check_bounds(&s) < 0) { release_strings(&s); return NULL; }
+    if (PyObject_GetBuffer(pa_, &ab, PyBUF_SIMPLE) < 0) { release_strings(&s); return NULL; }
+    if (PyObject_GetBuffer(pb_, &bb, PyBUF_SIMPLE) < 0) { PyBuffer_Release(&ab); release_strings(&s); return NULL; }
+    Py_ssize_t K = ab.len / 8;
+    if (bb.len / 8 != K || K < 1) {
+        PyErr_SetString(PyExc_ValueError, "a and b must be uint64 arrays of the same length");
+        PyBuffer_Release(&ab); PyBuffer_Release(&bb); release_strings(&s); return NULL;
+    }
+    if (get_out(psig, &sb, s.n * K * 4) < 0) { PyBuffer_Release(&ab); PyBuffer_Release(&bb); release_strings(&s); return NULL; }
+    if (get_out(pcnt, &cb, s.n * 8) < 0) { PyBuffer_Release(&sb); PyBuffer_Release(&ab); PyBuffer_Release(&bb); release_strings(&s); return NULL; }
+    const uint64_t *A = (const uint64_t *)ab.buf, *B = (const uint64_t *)bb.buf;
+    uint32_t *sig = (uint32_t *)sb.buf;
+    int64_t *cnt = (int64_t *)cb.buf;
+    const uint8_t *base = (const uint8_t *)s.data.buf;
+    int failed = 0;
+    Py_BEGIN_ALLOW_THREADS
+    int64_t *starts = NULL; size_t cap = 0;
+    uint32_t *hs = NULL; size_t hcap = 0;
+    for (Py_ssize_t i = 0; i < s.n && !failed; i++) {
+        int64_t lo = off_at(&s, i), hi = off_at(&s, i + 1);
+        const uint8_t *t = base + lo; size_t len = (size_t)(hi - lo);
+        uint32_t *row = sig + (size_t)i * K;
+        for (Py_ssize_t k = 0; k < K; k++) row[k] = 0xFFFFFFFFu;
+        /* unit starts: word starts (word mode) or character starts (char mode) */
+        size_t nu = 0;
+        if (len > 0) {
+            if (cap < len + 1) {
+                size_t ncap = len + 1 > 2 * cap ? len + 1 : 2 * cap;
+                int64_t *p = (int64_t *)realloc(starts, ncap * sizeof(int64_t));
+                if (!p) { failed = 1; break; }
+                starts = p; cap = ncap;
+            }
+            if (char_mode) {
+                for (size_t j = 0; j < len; j++) if (!is_cont(t[j])) starts[nu++] = (int64_t)j;
+            } else {
+                int in_word = 0;
+                for (size_t j = 0; j < len; j++) {
+                    if (t[j] == ' ') in_word = 0;
+                    else if (!in_word) { starts[nu++] = (int64_t)j; in_word = 1; }
+                }
+            }
+        }
+        if (nu == 0) { cnt[i] = 0; continue; }
+        size_t nsh = nu >= (size_t)ngram ? nu - (size_t)ngram + 1 : 1;
+        if (hcap < nsh) {
+            size_t ncap = nsh > 2 * hcap ? nsh : 2 * hcap;
+            uint32_t *p = (uint32_t *)realloc(hs, ncap * sizeof(uint32_t));
+            if (!p) { failed = 1; break; }
+            hs = p; hcap = ncap;
+        }
+        for (size_t u = 0; u < nsh; u++) {
+            size_t a0 = (size_t)starts[u], a1;
+            size_t last = u + (size_t)ngram;   /* unit after the shingle */
+            if (nu < (size_t)ngram) { a0 = (size_t)starts[0]; a1 = len; }
+            else if (last < nu) a1 = (size_t)starts[last];
+            else a1 = len;
+            if (!char_mode) while (a1 > a0 && t[a1 - 1] == ' ') a1--;  /* drop the separator */
+            hs[u] = (uint32_t)murmur64(t + a0, a1 - a0, seed);
+        }
+        /* permutation k of shingle h: (a_k * h + b_k) >> 32 over 64 bits; the inner loop over
+           shingles is a plain min-reduction the compiler vectorises. */
+        for (Py_ssize_t k = 0; k < K; k++) {
+            const uint64_t ak = A[k], bk = B[k];
+            uint32_t m = 0xFFFFFFFFu;
+            for (size_t u = 0; u < nsh; u++) {
+                uint32_t v = (uint32_t)((ak * (uint64_t)hs[u] + bk) >> 32);
+                m = v < m ? v : m;
+            }
+            row[k] = m;
+        }
+        int64_t shingles = (int64_t)nsh;
+        cnt[i] = shingles;
+    }
+    free(starts);
+    free(hs);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&cb); PyBuffer_Release(&sb); PyBuffer_Release(&ab); PyBuffer_Release(&bb); release_strings(&s);
+    if (failed) return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
+/* shingle_hashes(offsets, data, wide, char_mode, ngram, index, seed) -> bytes of uint64
+ * The distinct-shingle set of one string (for exact Jaccard checks): sorted, unique. */
+static int cmp_u64(const void *x, const void *y) {
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return (a > b) - (a < b);
+}
+
+static PyObject *py_shingle_hashes(PyObject *self, PyObject *args) {
+    PyObject *o, *d; int wide, char_mode, ngram; Py_ssize_t idx; unsigned long long seed;
+    if (!PyArg_ParseTuple(args, "OOppinK", &o, &d, &wide, &char_mode, &ngram, &idx, &seed)) return NULL;
+    Strings s;
+    if (get_strings(o, d, wide, &s) < 0) return NULL;
+    if (check_bounds(&s) < 0 || idx < 0 || idx >= s.n) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_IndexError, "index out of range");
+        release_strings(&s); return NULL;
+    }
+    int64_t lo = off_at(&s, idx), hi = off_at(&s, idx + 1);
+    const uint8_t *t = (const uint8_t *)s.data.buf + lo; size_t len = (size_t)(hi - lo);
+    int64_t *starts = (int64_t *)malloc((len + 1) * sizeof(int64_t));
+    uint64_t *hs = (uint64_t *)malloc((len + 1) * sizeof(uint64_t));
+    if (!starts || !hs) { free(starts); free(hs); release_strings(&s); return PyErr_NoMemory(); }
+    size_t nu = 0;
+    if (char_mode) { for (size_t j = 0; j < len; j++) if (!is_cont(t[j])) starts[nu++] = (int64_t)j; }
+    else { int w = 0; for (size_t j = 0; j < len; j++) { if (t[j] == ' ') w = 0; else if (!w) { starts[nu++] = (int64_t)j; w = 1; } } }
+    size_t m = 0;
+    if (nu > 0) {
+        size_t nsh = nu >= (size_t)ngram ? nu - (size_t)ngram + 1 : 1;
+        for (size_t u = 0; u < nsh; u++) {
+            size_t a0 = (size_t)starts[u], a1, last = u + (size_t)ngram;
+            if (nu < (size_t)ngram) { a0 = (size_t)starts[0]; a1 = len; }
+            else if (last < nu) a1 = (size_t)starts[last];
+            else a1 = len;
+            if (!char_mode) while (a1 > a0 && t[a1 - 1] == ' ') a1--;
+            hs[m++] = murmur64(t + a0, a1 - a0, seed);
+        }
+        qsort(hs, m, sizeof(uint64_t), cmp_u64);
+        size_t w = 0;
+        for (size_t r = 0; r < m; r++) if (w == 0 || hs[r] != hs[w - 1]) hs[w++] = hs[r];
+        m = w;
+    }
+    PyObject *res = PyBytes_FromStringAndSize((const char *)hs, (Py_ssize_t)(m * sizeof(uint64_t)));
+    free(starts); free(hs); release_strings(&s);
+    return res;
+}
+
+/* band_keys(sig uint32[n*K], K, bands, rows, out uint64[n*bands]): one 64-bit key per band */
+static PyObject *py_band_keys(PyObject *self, PyObject *args) {
+    PyObject *psig, *pout; Py_ssize_t K, bands, rows;
+    if (!PyArg_ParseTuple(args, "OnnnO", &psig, &K, &bands, &rows, &pout)) return NULL;
+    if (bands * rows > K || bands < 1 || rows < 1) { PyErr_SetString(PyExc_ValueError, "bands*rows must be <= K"); return NULL; }
+    Py_buffer sb, ob;
+    if (PyObject_GetBuffer(psig, &sb, PyBUF_SIMPLE) < 0) return NULL;
+    Py_ssize_t n = sb.len / 4 / K;
+    if (get_out(pout, &ob, n * bands * 8) < 0) { PyBuffer_Release(&sb); return NULL; }
+    const uint32_t *sig = (const uint32_t *)sb.buf; uint64_t *out = (uint64_t *)ob.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++)
+        for (Py_ssize_t b = 0; b < bands; b++)
+            out[i * bands + b] = murmur64((const uint8_t *)(sig + i * K + b * rows), (size_t)rows * 4, (uint64_t)b);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&ob); PyBuffer_Release(&sb);
+    Py_RETURN_NONE;
+}
+
+
+/* ---- normalisation ------------------------------------------------------------------------ */
+
+static int uclass(uint32_t cp) {
+    int lo = 0, hi = N_UCLASS_RANGES - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) >> 1;
+        if (cp < UCLASS_LO[mid]) hi = mid - 1;
+        else if (cp > UCLASS_HI[mid]) lo = mid + 1;
+        else return UCLASS_K[mid];
+    }
+    return 0;
+}
+
+/* ASCII classes: 0 copy, 1 punct/symbol, 2 digit, 3 space/control, 4 upper-case letter */
+static uint8_t ASCII_CLASS[128];
+static void init_ascii(void) {
+    for (int c = 0; c < 128; c++) {
+        uint8_t k = 0;
+        if (c < 32 || c == 127 || c == ' ') k = 3;
+        else if (c >= '0' && c <= '9') k = 2;
+        else if (c >= 'A' && c <= 'Z') k = 4;
+        else if (!((c >= 'a' && c <= 'z'))) k = 1;
+        ASCII_CLASS[c] = k;
+    }
+}
+
+/* Decode one UTF-8 code point at t[j] (input is valid UTF-8: Arrow checked it). */
+static inline uint32_t utf8_at(const uint8_t *t, size_t len, size_t j, size_t *n) {
+    uint8_t c = t[j];
+    if (c < 0x80) { *n = 1; return c; }
+    if ((c >> 5) == 6 && j + 1 < len) { *n = 2; return ((uint32_t)(c & 0x1F) << 6) | (t[j + 1] & 0x3F); }
+    if ((c >> 4) == 14 && j + 2 < len) { *n = 3; return ((uint32_t)(c & 0x0F) << 12) | ((uint32_t)(t[j + 1] & 0x3F) << 6) | (t[j + 2] & 0x3F); }
+    if ((c >> 3) == 30 && j + 3 < len) { *n = 4; return ((uint32_t)(c & 0x07) << 18) | ((uint32_t)(t[j + 1] & 0x3F) << 12) | ((uint32_t)(t[j + 2] & 0x3F) << 6) | (t[j + 3] & 0x3F); }
+    *n = 1; return 0xFFFD;
+}
+
+/* normalize(offsets, data, wide, out_offsets int64[n+1], out_data, simple) -> bytes used
+ * simple=1: ASCII upper -> lower (callers lower-case other scripts with pyarrow first),
+ * punctuation and symbols -> space, decimal digits -> '0', whitespace and controls collapsed
+ * to one space, no leading or trailing space.
+ * simple=0 ("whitespace"): only whitespace and controls collapsed to one space, trimmed.
+ * Output is never longer than input. */
+static PyObject *py_normalize(PyObject *self, PyObject *args) {
+    PyObject *o, *d, *po, *pd; int wide, simple;
+    if (!PyArg_ParseTuple(args, "OOpOOp", &o, &d, &wide, &po, &pd, &simple)) return NULL;
+    Strings s; Py_buffer ob, db;
+    if (get_strings(o, d, wide, &s) < 0) return NULL;
+    if (check_bounds(&s) < 0) { release_strings(&s); return NULL; }
+    if (get_out(po, &ob, (s.n + 1) * 8) < 0) { release_strings(&s); return NULL; }
+    int64_t total = s.n ? off_at(&s, s.n) - off_at(&s, 0) : 0;
+    if (get_out(pd, &db, total) < 0) { PyBuffer_Release(&ob); release_strings(&s); return NULL; }
+    const uint8_t *base = (const uint8_t *)s.data.buf;
+    int64_t *oo = (int64_t *)ob.buf; uint8_t *out = (uint8_t *)db.buf;
+    int64_t w = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < s.n; i++) {
+        int64_t lo = off_at(&s, i), hi = off_at(&s, i + 1);
+        const uint8_t *t = base + lo; size_t len = (size_t)(hi - lo);
+        oo[i] = w;
+        int pending_space = 0, any = 0;
+        size_t j = 0;
+        while (j < len) {
+            uint8_t c = t[j];
+            int k; size_t n = 1;
+            if (c < 0x80) k = ASCII_CLASS[c];
+            else { uint32_t cp = utf8_at(t, len, j, &n); k = uclass(cp); }
+            if (!simple && k != 3) k = 0;
+            if (k == 1 || k == 3) { pending_space = 1; j += n; continue; }
+            if (pending_space && any) out[w++] = ' ';
+            pending_space = 0; any = 1;
+            if (k == 2) out[w++] = '0';
+            else if (k == 4) out[w++] = (uint8_t)(c + 32);
+            else if (n == 1) out[w++] = c;
+            else { memcpy(out + w, t + j, n); w += (int64_t)n; }
+            j += n;
+        }
+    }
+    oo[s.n] = w;
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&db); PyBuffer_Release(&ob); release_strings(&s);
+    return PyLong_FromLongLong(w);
+}
+
+/* union_find(a int64[m], b int64[m], n, out_root int64[n]): components of n nodes joined by m
+ * edges. Each root is the smallest node index of its component, so the result does not depend
+ * on the order of the edges. Union by smaller index with path halving. */
+static PyObject *py_union_find(PyObject *self, PyObject *args) {
+    PyObject *pa_, *pb_, *pout; Py_ssize_t n;
+    if (!PyArg_ParseTuple(args, "OOnO", &pa_, &pb_, &n, &pout)) return NULL;
+    Py_buffer ab, bb, ob;
+    if (PyObject_GetBuffer(pa_, &ab, PyBUF_SIMPLE) < 0) return NULL;
+    if (PyObject_GetBuffer(pb_, &bb, PyBUF_SIMPLE) < 0) { PyBuffer_Release(&ab); return NULL; }
+    if (ab.len != bb.len || get_out(pout, &ob, n * 8) < 0) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "a and b differ in length");
+        PyBuffer_Release(&ab); PyBuffer_Release(&bb); return NULL;
+    }
+    const int64_t *A = (const int64_t *)ab.buf, *B = (const int64_t *)bb.buf;
+    int64_t *p = (int64_t *)ob.buf;
+    Py_ssize_t m = ab.len / 8;
+    int bad = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) p[i] = i;
+    for (Py_ssize_t e = 0; e < m; e++) {
+        int64_t x = A[e], y = B[e];
+        if (x < 0 || y < 0 || x >= n || y >= n) { bad = 1; break; }
+        while (p[x] != x) { p[x] = p[p[x]]; x = p[x]; }
+        while (p[y] != y) { p[y] = p[p[y]]; y = p[y]; }
+        if (x < y) p[y] = x; else if (y < x) p[x] = y;
+    }
+    if (!bad) for (Py_ssize_t i = 0; i < n; i++) p[i] = p[p[i]];  /* parents are smaller: one pass */
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&ab); PyBuffer_Release(&bb); PyBuffer_Release(&ob);
+    if (bad) { PyErr_SetString(PyExc_ValueError, "edge endpoint out of range"); return NULL; }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"normalize", py_normalize, METH_VARARGS, "Simple or whitespace normalisation of each string (see source)."},
+    {"union_find", py_union_find, METH_VARARGS, "Connected components: root = smallest node index."},
+    {"hash128", py_hash128, METH_VARARGS, "128-bit MurmurHash3 of each string of an Arrow string array."},
+    {"minhash", py_minhash, METH_VARARGS, "MinHash signatures of each string's shingles."},
+    {"shingle_hashes", py_shingle_hashes, METH_VARARGS, "Sorted distinct shingle hashes of one string."},
+    {"band_keys", py_band_keys, METH_VARARGS, "LSH band keys of MinHash signatures."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_native", "curate's compiled kernels.", -1, methods};
+
+PyMODINIT_FUNC PyInit__native(void) {
+    init_ascii();
+    return PyModule_Create(&module);
+}

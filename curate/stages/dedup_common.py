@@ -1,0 +1,506 @@
+"""What exact, paragraph and MinHash dedup share: document numbers, keep policies, partitioned
+work files, grouping by key in bounded memory (spilling when a partition is too big), and the
+apply phase that drops or annotates rows.
+
+A document is numbered gid = shard_index << 32 | row: unique, dense per shard, and independent
+of the worker count. Every "who is kept" decision is a minimum over (priority, gid), so ties
+break the same way in every run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from curate.errors import UsageError
+from curate.io.atomic import commit, needs_rename, tmp_sibling
+from curate.io.location import Location
+
+GID_SHIFT = 32
+PARTS_KEY = b"curate.parts"  # file metadata: {"<part>": <row group>} of a partitioned work file
+WORK_ROW_GROUP = 1 << 20
+
+
+# ---- document numbers --------------------------------------------------------------------
+
+
+def gids(shard: int, start: int, n: int) -> np.ndarray:
+    return (np.uint64(shard) << np.uint64(GID_SHIFT)) + np.arange(start, start + n, dtype=np.uint64)
+
+
+def shard_of(gid: np.ndarray) -> np.ndarray:
+    return (gid >> np.uint64(GID_SHIFT)).astype(np.int64)
+
+
+def row_of(gid: np.ndarray) -> np.ndarray:
+    return (gid & np.uint64(0xFFFFFFFF)).astype(np.int64)
+
+
+# ---- keep policies -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Keep:
+    kind: str  # first | longest | max | min
+    column: str | None = None
+
+    @property
+    def columns(self) -> list[str]:
+        return ["text"] if self.kind == "longest" else ([self.column] if self.column else [])
+
+
+def parse_keep(value: str) -> Keep:
+    if value in ("first", "longest"):
+        return Keep(value)
+    if value.startswith(("max:", "min:")) and len(value) > 4:
+        return Keep(value[:3], value[4:])
+    raise UsageError(f"--keep {value!r}: expected first, longest, max:COLUMN or min:COLUMN")
+
+
+def priority(batch: pa.RecordBatch, keep: Keep) -> np.ndarray:
+    """Smaller is kept first; ties go to the smaller gid (the earlier document)."""
+    n = batch.num_rows
+    if keep.kind == "first":
+        return np.zeros(n, np.float64)
+    if keep.kind == "longest":
+        return -pc.utf8_length(batch.column("text")).to_numpy(zero_copy_only=False).astype(np.float64)
+    col = pc.cast(batch.column(keep.column), pa.float64())
+    vals = col.to_numpy(zero_copy_only=False).astype(np.float64)  # nulls -> nan
+    vals = -vals if keep.kind == "max" else vals
+    return np.where(np.isnan(vals), np.inf, vals)  # a null never wins
+
+
+def check_keep_column(schema: pa.Schema, keep: Keep, where: str) -> None:
+    from curate.errors import InputError
+
+    if keep.column is None:
+        return
+    if keep.column not in schema.names:
+        raise InputError(f"--keep {keep.kind}:{keep.column}: no such column; the columns are: {', '.join(schema.names)}", where=where)
+    t = schema.field(keep.column).type
+    if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)):
+        raise InputError(f"--keep {keep.kind}:{keep.column}: the column is {t}, not a number", where=where,
+                         hint="keep by a numeric column (a score, a length, a timestamp as int64)")
+
+
+# ---- sizes and partitions ------------------------------------------------------------------
+
+
+def parse_memory(value: str | None) -> int:
+    """'4G', '512M', '2GiB' -> bytes; None -> half of the machine's memory."""
+    if value is None:
+        try:
+            return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * 0.5)
+        except (ValueError, OSError, AttributeError):
+            return 4 << 30
+    import re
+
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT]?)(i?[bB])?\s*", str(value))
+    if not m:
+        raise UsageError(f"--memory {value!r}: expected a size such as 4G, 512M or 2GiB")
+    mult = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}[m.group(2).lower()]
+    return max(int(float(m.group(1)) * mult), 16 << 10)
+
+
+def partition_count(rows: int, bytes_per_row: int, budget: int, minimum: int = 4) -> int:
+    """Enough partitions that one fits a task's budget with room for sorting (about 3x)."""
+    need = max(1, -(-rows * bytes_per_row * 3 // max(budget, 1)))
+    p = 1
+    while p < max(need, minimum):
+        p *= 2
+    return min(p, 1 << 14)
+
+
+def part_of(key: np.ndarray, parts: int) -> np.ndarray:
+    """Partition by the top bits of a 64-bit hash: uniform, and sub-partitions use the next bits."""
+    bits = int(parts).bit_length() - 1
+    if bits == 0:
+        return np.zeros(len(key), np.int64)
+    return (key >> np.uint64(64 - bits)).astype(np.int64)
+
+
+# ---- partitioned work files ----------------------------------------------------------------
+
+
+def _write_table_atomic(loc: Location, tables: list[tuple[int, pa.Table]], schema: pa.Schema) -> None:
+    """Write (label, table) pieces as row groups of one file; metadata maps label -> row groups."""
+    target = tmp_sibling(loc) if needs_rename(loc) else loc
+    parts: dict[str, list[int]] = {}
+    rg = 0
+    with loc.fs.open_output_stream(target.path) as sink:
+        meta_schema = schema  # metadata goes in after we know the row groups: use the footer
+        writer = pq.ParquetWriter(sink, meta_schema, compression="zstd", compression_level=1, use_dictionary=False)
+        for label, t in tables:
+            if t.num_rows == 0:
+                continue
+            start = rg
+            for off in range(0, t.num_rows, WORK_ROW_GROUP):
+                writer.write_table(t.slice(off, WORK_ROW_GROUP), row_group_size=WORK_ROW_GROUP)
+                rg += 1
+            parts[str(label)] = list(range(start, rg))
+        writer.add_key_value_metadata({PARTS_KEY.decode(): json.dumps(parts)})
+        writer.close()
+    if target is not loc:
+        commit(target, loc)
+
+
+def write_partitioned(loc: Location, table: pa.Table, labels: np.ndarray) -> None:
+    """Rows grouped by label (a partition or shard number), one or more row groups per label."""
+    if table.num_rows == 0:
+        _write_table_atomic(loc, [], table.schema)
+        return
+    order = np.argsort(labels, kind="stable")
+    sorted_labels = labels[order]
+    table = table.take(pa.array(order))
+    cuts = np.flatnonzero(np.diff(sorted_labels)) + 1
+    starts = np.concatenate([[0], cuts])
+    ends = np.concatenate([cuts, [len(sorted_labels)]])
+    pieces = [(int(sorted_labels[a]), table.slice(a, b - a)) for a, b in zip(starts, ends, strict=True)]
+    _write_table_atomic(loc, pieces, table.schema)
+
+
+def read_label(loc: Location, label: int, columns: list[str] | None = None) -> pa.Table | None:
+    """The rows of one label from a partitioned work file (None when it has none)."""
+    pf = pq.ParquetFile(loc.fs.open_input_file(loc.path))
+    meta = pf.metadata.metadata or {}
+    parts = json.loads(meta.get(PARTS_KEY, b"{}"))
+    groups = parts.get(str(label))
+    if not groups:
+        return None
+    return pf.read_row_groups(groups, columns=columns, use_threads=False)
+
+
+def label_bytes(loc: Location, label: int) -> int:
+    pf = pq.ParquetFile(loc.fs.open_input_file(loc.path))
+    parts = json.loads((pf.metadata.metadata or {}).get(PARTS_KEY, b"{}"))
+    return sum(pf.metadata.row_group(g).total_byte_size for g in parts.get(str(label), []))
+
+
+# ---- grouping by key -----------------------------------------------------------------------
+
+
+def group_min(keys: list[np.ndarray], order: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For rows grouped by equal keys: (row order sorted, representative row of each row's group,
+    group size of each row), the representative being the row with the smallest `order` tuple.
+
+    Everything is in sorted order: result[0] is the permutation that sorts the rows.
+    """
+    n = len(keys[0])
+    if n == 0:
+        e = np.empty(0, np.int64)
+        return e, e, e
+    # lexsort: last key is primary -> (keys..., order...) with keys most significant
+    perm = np.lexsort(tuple(reversed(keys + order)))
+    new_group = np.zeros(n, bool)
+    new_group[0] = True
+    for k in keys:
+        ks = k[perm]
+        new_group[1:] |= ks[1:] != ks[:-1]
+    starts = np.flatnonzero(new_group)
+    group_id = np.cumsum(new_group) - 1
+    sizes = np.diff(np.append(starts, n))
+    rep = perm[starts][group_id]
+    return perm, rep, sizes[group_id]
+
+
+def spill_dir(out: Location, phase: str, task: str) -> Location:
+    return out.child(f"_work/spill/{phase}/{task}")
+
+
+SPILL_FANOUT_BITS = 4
+
+
+def _source_tables(sources, columns):
+    """Yield the tables of (file, label) sources one row group at a time (label None: all)."""
+    for loc, label in sources:
+        pf = pq.ParquetFile(loc.fs.open_input_file(loc.path))
+        if label is None:
+            groups = range(pf.num_row_groups)
+        else:
+            parts = json.loads((pf.metadata.metadata or {}).get(PARTS_KEY, b"{}"))
+            groups = parts.get(str(label), [])
+        for g in groups:
+            yield pf.read_row_group(g, columns=columns, use_threads=False)
+
+
+def _sources_bytes(sources) -> int:
+    total = 0
+    for loc, label in sources:
+        md = pq.ParquetFile(loc.fs.open_input_file(loc.path)).metadata
+        if label is None:
+            total += sum(md.row_group(g).total_byte_size for g in range(md.num_row_groups))
+        else:
+            parts = json.loads((md.metadata or {}).get(PARTS_KEY, b"{}"))
+            total += sum(md.row_group(g).total_byte_size for g in parts.get(str(label), []))
+    return total
+
+
+def reduce_groups(sources, columns: list[str], keys: list[str], order: list[str], budget: int,
+                  spill: Location, emit, used_bits: int = 0, counters: dict | None = None) -> None:
+    """Group rows by `keys` across sources and call emit(table, rep_table, rep_idx, size) in chunks:
+    rep_table.take(rep_idx) is each row's representative (smallest `order`), size its group size.
+
+    A partition whose rows (about 3x their size while sorting) exceed `budget` is split by the
+    next bits of keys[0] into spill files, recursively; a group too big to sort (one key) is
+    streamed twice: once for its minimum, once to emit.
+    """
+    counters = counters if counters is not None else {}
+    if used_bits >= 64:  # every bit of keys[0] is used: all rows share it
+        _stream_one_key(sources, columns, keys, order, emit)
+        return
+    if _sources_bytes(sources) * 3 <= budget:
+        tables = list(_source_tables(sources, columns))
+        if not tables:
+            return
+        t = pa.concat_tables(tables).combine_chunks()
+        k = [t.column(c).to_numpy() for c in keys]
+        o = [t.column(c).to_numpy() for c in order]
+        perm, rep, size = group_min(k, o)
+        inv = np.empty_like(perm)
+        inv[perm] = np.arange(len(perm))
+        emit(t, t, rep[inv], size[inv])
+        return
+    counters["spilled_partitions"] = counters.get("spilled_partitions", 0) + 1
+    _spill_and_recurse(sources, columns, keys, order, budget, spill, emit, used_bits, counters)
+
+
+def _spill_and_recurse(sources, columns, keys, order, budget, spill, emit, used_bits, counters):
+    fan = 1 << SPILL_FANOUT_BITS
+    spill.fs.create_dir(spill.path, recursive=True)
+    subs = [spill.child(f"b{used_bits:02d}-{i:02d}.parquet") for i in range(fan)]
+    writers: dict[int, pq.ParquetWriter] = {}
+    sinks = {}
+    key_lo, key_hi = None, None
+    try:
+        for t in _source_tables(sources, columns):
+            k0 = t.column(keys[0]).to_numpy()
+            lo, hi = (int(k0.min()), int(k0.max())) if len(k0) else (None, None)
+            if lo is not None:
+                key_lo = lo if key_lo is None else min(key_lo, lo)
+                key_hi = hi if key_hi is None else max(key_hi, hi)
+            # the next SPILL_FANOUT_BITS bits below the ones that chose this partition
+            b = ((k0 << np.uint64(used_bits)) >> np.uint64(64 - SPILL_FANOUT_BITS)).astype(np.int64)
+            for i in np.unique(b):
+                i = int(i)
+                if i not in writers:
+                    sinks[i] = subs[i].fs.open_output_stream(subs[i].path)
+                    writers[i] = pq.ParquetWriter(sinks[i], t.schema, compression="zstd", compression_level=1, use_dictionary=False)
+                writers[i].write_table(t.filter(pa.array(b == i)), row_group_size=WORK_ROW_GROUP)
+    finally:
+        for i, w in writers.items():
+            w.close()
+            sinks[i].close()
+    for i in sorted(writers):
+        sub = [(subs[i], None)]
+        if key_lo is not None and key_lo == key_hi:
+            # one key for everything: splitting cannot help
+            reduce_groups(sub, columns, keys, order, budget, spill.child(f"s{i:02d}"), emit, 64, counters)
+        else:
+            reduce_groups(sub, columns, keys, order, budget, spill.child(f"s{i:02d}"), emit,
+                          used_bits + SPILL_FANOUT_BITS, counters)
+        subs[i].fs.delete_file(subs[i].path)
+
+
+def _stream_one_key(sources, columns, keys, order, emit) -> None:
+    """A group too big to sort: one pass finds its representative, a second emits it in chunks."""
+    best, best_row, n, first = None, None, 0, None
+    for t in _source_tables(sources, columns):
+        others = [t.column(c).to_numpy() for c in keys[1:]]
+        if first is None and t.num_rows:
+            first = [x[0] for x in others]
+        if t.num_rows and any((x != f).any() for x, f in zip(others, first, strict=True)):
+            # keys[0] collided but the full keys differ (a 1-in-2^64 event): group in memory.
+            tables = list(_source_tables(sources, columns))
+            t = pa.concat_tables(tables).combine_chunks()
+            k = [t.column(c).to_numpy() for c in keys]
+            perm, rep, size = group_min(k, [t.column(c).to_numpy() for c in order])
+            inv = np.empty_like(perm)
+            inv[perm] = np.arange(len(perm))
+            emit(t, t, rep[inv], size[inv])
+            return
+        o = [t.column(c).to_numpy() for c in order]
+        i = int(np.lexsort(tuple(reversed(o)))[0])
+        cand = tuple(x[i] for x in o)
+        if best is None or cand < best:
+            best, best_row = cand, t.slice(i, 1)
+        n += t.num_rows
+    if best_row is None:
+        return
+    for t in _source_tables(sources, columns):
+        emit(t, best_row, np.zeros(t.num_rows, np.int64), np.full(t.num_rows, n, np.int64))
+
+
+# ---- the shared shape of a dedup stage ---------------------------------------------------
+
+from curate.io.dataset import Dataset, check_text_column, reference_schema  # noqa: E402
+from curate.io.parquet import iter_batches, open_parquet  # noqa: E402
+from curate.run.executor import Phase, Task, TaskContext, TaskResult  # noqa: E402
+from curate.stages.base import REJECT_REASON, MapStage  # noqa: E402
+
+CLUSTERS = "_clusters.parquet"
+CLUSTER_SCHEMA = pa.schema([("id", pa.string()), ("cluster", pa.string()), ("cluster_size", pa.int64())])
+DECISION_SCHEMA = pa.schema([("gid", pa.uint64()), ("rep_gid", pa.uint64()), ("rep_id", pa.string()), ("size", pa.int64())])
+
+
+class GlobalDedup(MapStage):
+    """Phases: signature (per shard) -> group (per partition) -> apply (per shard).
+
+    Subclasses write per-shard key files in run_signature and per-partition decisions (gid,
+    rep_gid, rep_id, size; labelled by shard) in run_group; apply drops or annotates rows.
+    """
+
+    reason = "duplicate"
+    bytes_per_row = 48  # of a key-file row, for sizing partitions
+
+    def __init__(self, dataset: Dataset, params, memory_per_task: int):
+        if dataset.stdin:
+            raise UsageError("dedup needs its input as a dataset directory, not '-'",
+                             hint="write the upstream stage to a directory first")
+        super().__init__(dataset, params)
+        self.keep = parse_keep(params.keep)
+        self.memory_per_task = memory_per_task
+        self._decisions = None
+
+    # -- planning ----------------------------------------------------------------------------
+    def phases(self) -> list[Phase]:
+        shards = self.plan()
+        check_keep_column(self._schema, self.keep, self.dataset.shards[0].loc.uri)
+        rows = sum(open_parquet(s.loc).metadata.num_rows for s in self.dataset.shards)
+        self.parts = partition_count(rows * self.rows_per_doc(), self.bytes_per_row, self.params_memory())
+        groups = [Task(f"p{p:05d}", p) for p in range(self.parts)]
+        return [
+            Phase(self.first_phase, [Task(t.name, t.spec, t.size) for t in shards], "run_signature"),
+            *self.middle_phases(groups),
+            Phase("apply", shards, "run_task"),
+        ]
+
+    first_phase = "signature"
+
+    def middle_phases(self, groups: list[Task]) -> list[Phase]:
+        return [Phase("group", groups, "run_group")]
+
+    def rows_per_doc(self) -> int:
+        return 1
+
+    def params_memory(self) -> int:
+        return parse_memory(self.params.memory)
+
+    def work(self, ctx: TaskContext, name: str) -> Location:
+        return ctx.out.child(f"_work/{name}")
+
+    def shard_index(self, task: Task) -> int:
+        return task.spec
+
+    def read_shard(self, task: Task, columns: list[str]):
+        """(first row, batch) over one input shard, only the named columns."""
+        shard = self.dataset.shards[task.spec]
+        row = 0
+        for b in iter_batches(shard.loc, columns=columns):
+            yield row, b
+            row += b.num_rows
+
+    def columns_needed(self) -> list[str]:
+        return list(dict.fromkeys(["id", "text"] + self.keep.columns))
+
+    # -- apply -----------------------------------------------------------------------------
+    def load_decisions(self, ctx: TaskContext, shard: int) -> pa.Table:
+        tables = []
+        for p in range(self.parts):
+            t = read_label(self.work(ctx, f"decide/p{p:05d}.parquet"), shard)
+            if t is not None:
+                tables.append(t)
+        if not tables:
+            return DECISION_SCHEMA.empty_table()
+        t = pa.concat_tables(tables).combine_chunks()
+        return t.take(pa.array(np.argsort(t.column("gid").to_numpy(), kind="stable")))
+
+    def begin_task(self, task: Task, ctx: TaskContext) -> None:
+        self._shard = task.spec
+        self._row = 0
+        self._decisions = self.load_decisions(ctx, task.spec)
+        self._dgid = self._decisions.column("gid").to_numpy()
+        self._clusters: list[pa.Table] = []
+
+    def transform(self, batch: pa.RecordBatch, result) -> tuple[pa.RecordBatch, pa.RecordBatch | None]:
+        n = batch.num_rows
+        if self._decisions is None:  # schema probe for an empty shard
+            self._decisions = DECISION_SCHEMA.empty_table()
+            self._dgid = np.empty(0, np.uint64)
+            self._row, self._shard, self._clusters = 0, 0, []
+        g = gids(self._shard, self._row, n)
+        self._row += n
+        lo, hi = np.searchsorted(self._dgid, g[0] if n else 0), np.searchsorted(self._dgid, g[-1] + np.uint64(1) if n else 0)
+        d = self._decisions.slice(lo, hi - lo)
+        pos = np.searchsorted(g, d.column("gid").to_numpy()) if n else np.empty(0, np.int64)
+        rep_id = np.full(n, None, object)
+        size = np.ones(n, np.int64)
+        is_dup = np.zeros(n, bool)
+        if len(pos):
+            rep_id[pos] = d.column("rep_id").to_numpy(zero_copy_only=False)
+            size[pos] = d.column("size").to_numpy()
+            is_dup[pos] = d.column("rep_gid").to_numpy() != d.column("gid").to_numpy()
+            ids = batch.column("id").take(pa.array(pos))
+            self._clusters.append(pa.table({"id": ids, "cluster": d.column("rep_id"), "cluster_size": d.column("size")}))
+            result.count("clusters", int((~is_dup[pos]).sum()))
+        if self.params.mode == "annotate":
+            result.count(f"{self.reason}s_found", int(is_dup.sum()))
+            out = batch.append_column("dup_cluster", pa.array(rep_id, pa.string()))
+            out = out.append_column("dup_count", pa.array(size, pa.int64()))
+            return out, None
+        keep = pa.array(~is_dup)
+        kept = batch.filter(keep)
+        rej = batch.filter(pa.array(is_dup))
+        rej = rej.append_column(REJECT_REASON, pa.array([self.reason] * rej.num_rows, pa.string()))
+        rej = rej.append_column("dup_of", pa.array(rep_id[is_dup], pa.string()))
+        result.count(self.reason, rej.num_rows)
+        return kept, rej
+
+    def end_task(self, task: Task, ctx: TaskContext) -> None:
+        t = pa.concat_tables(self._clusters) if self._clusters else CLUSTER_SCHEMA.empty_table()
+        loc = self.work(ctx, f"clusters/{task.spec:06d}.parquet")
+        loc.fs.create_dir(self.work(ctx, "clusters").path, recursive=True)
+        _write_table_atomic(loc, [(0, t.cast(CLUSTER_SCHEMA))], CLUSTER_SCHEMA)
+        self._decisions = None
+
+    def finalize(self, out: Location, results: list[TaskResult]) -> dict:
+        """Gather the per-shard cluster pieces into OUT/_clusters.parquet, in shard order."""
+        from curate.io.parquet import ShardWriter
+
+        w = ShardWriter(out.child(CLUSTERS), CLUSTER_SCHEMA)
+        n = 0
+        for i in range(len(self.dataset.shards)):
+            piece = out.child(f"_work/clusters/{i:06d}.parquet")
+            for b in iter_batches(piece):
+                w.write(b)
+                n += b.num_rows
+        w.close()
+        return {"clusters_file": CLUSTERS, "duplicated_documents": n, "partitions": self.parts}
+
+
+def write_decisions(loc: Location, tables: list[pa.Table]) -> None:
+    """A group task's decisions, labelled by shard so apply reads only its own."""
+    t = pa.concat_tables(tables).combine_chunks() if tables else DECISION_SCHEMA.empty_table()
+    t = t.cast(DECISION_SCHEMA)
+    loc.fs.create_dir(loc.path.rsplit("/", 1)[0], recursive=True)
+    write_partitioned(loc, t, shard_of(t.column("gid").to_numpy()) if t.num_rows else np.empty(0, np.int64))
+
+
+def decisions_from_groups(table: pa.Table, rep_table: pa.Table, rep_idx: np.ndarray, size: np.ndarray) -> pa.Table | None:
+    """Members of groups of two or more: (gid, rep_gid, rep_id, size)."""
+    mask = size > 1
+    if not mask.any():
+        return None
+    idx = pa.array(np.flatnonzero(mask))
+    reps = pa.array(rep_idx[mask])
+    return pa.table({
+        "gid": table.column("gid").take(idx),
+        "rep_gid": rep_table.column("gid").take(reps),
+        "rep_id": rep_table.column("id").take(reps),
+        "size": pa.array(size[mask], pa.int64()),
+    })

@@ -1,0 +1,1 @@
+"""Text helpers shared by dedup, scoring and DSIR: normalisation, hashing, shingles."""

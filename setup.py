@@ -1,0 +1,14 @@
+"""The compiled kernels (curate._native); everything else is declared in pyproject.toml."""
+
+import platform
+
+from setuptools import Extension, setup
+
+# x86-64-v2 (SSE4.2, 2009+) keeps wheels portable; results are integer-exact on any target.
+flags = ["-O3", "-march=x86-64-v2"] if platform.machine() in ("x86_64", "AMD64") else ["-O3"]
+
+setup(
+    ext_modules=[
+        Extension("curate._native", ["curate/_native.c"], depends=["curate/_unicode_tables.h"], extra_compile_args=flags),
+    ]
+)

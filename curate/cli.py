@@ -415,6 +415,39 @@ def dedup_paragraphs(dataset, out, unit, norm, min_chars, mode, keep, rejects, m
     _run_dedup(DedupParagraphs, params, dataset, out, (workers, task_slice, overwrite, keep_work, progress), quiet, as_json, rejects)
 
 
+@dedup.command("minhash", epilog=EXIT_CODES)
+@click.argument("dataset", metavar="IN")
+@click.argument("out", metavar="OUT")
+@click.option("--ngram", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Word n-gram shingles of the simple-normalised text (shorter documents are one shingle).")
+@click.option("--char-ngrams", type=click.IntRange(min=1), default=None, help="Use character n-grams of this size instead of words.")
+@click.option("--threshold", type=click.FloatRange(0, 1, min_open=True), default=0.8, show_default=True,
+              help="Jaccard similarity that makes two documents duplicates.")
+@click.option("--num-perm", type=click.IntRange(min=1, max=1024), default=128, show_default=True, help="MinHash permutations.")
+@click.option("--bands", type=click.IntRange(min=1), default=None, help="LSH bands [default: minimise false positive + negative area at --threshold].")
+@click.option("--rows", type=click.IntRange(min=1), default=None, help="Rows per band (with --bands).")
+@click.option("--verify", is_flag=True, help="Check each candidate pair's true Jaccard before joining clusters (fewer false merges).")
+@dedup_options
+@run_options
+@output_options
+def dedup_minhash(dataset, out, ngram, char_ngrams, threshold, num_perm, bands, rows, verify, mode, keep, rejects, memory,
+                  workers, task_slice, overwrite, keep_work, progress, quiet, as_json):
+    """Near duplicates: MinHash LSH over shingles, clusters by connected components.
+
+    \b
+    Examples:
+      curate dedup minhash raw/ near/ --rejects near_rejects/
+      curate dedup minhash raw/ near/ --threshold 0.7 --verify
+      curate dedup minhash raw/ near/ --char-ngrams 5 --bands 20 --rows 5
+      curate dedup minhash raw/ marked/ --mode annotate --keep max:quality
+    """
+    from curate.stages.dedup_minhash import DedupMinhash, MinhashParams
+
+    params = MinhashParams(ngram=ngram, char_ngrams=char_ngrams, threshold=threshold, num_perm=num_perm, bands=bands,
+                           rows=rows, verify=verify, mode=mode, keep=keep, memory=memory)
+    _run_dedup(DedupMinhash, params, dataset, out, (workers, task_slice, overwrite, keep_work, progress), quiet, as_json, rejects)
+
+
 def _n(v) -> str:
     return f"{v:,}" if isinstance(v, int) else "-"
 

@@ -399,7 +399,13 @@ def execute(stage: Stage, out_uri: str, opts: RunOptions, input_locations: list[
             return summary
 
     results = [_read_done(out, phases[-1].name, t.name) for t in tasks]
-    _finalize(stage, out, rejects, results, record, opts, t0)
+    phase_stats = {}
+    if len(phases) > 1:
+        for ph in phases:
+            rs = [_read_done(out, ph.name, t.name) for t in ph.tasks]
+            phase_stats[ph.name] = {"tasks": len(rs), "task_seconds": round(sum(r.seconds for r in rs if r), 3),
+                                    "counters": _counters([r for r in rs if r])}
+    _finalize(stage, out, rejects, results, record, opts, t0, phase_stats)
     _add_totals(summary, results)
     summary.complete = True
     summary.seconds = round(time.monotonic() - t0, 3)
@@ -476,7 +482,8 @@ def _counters(results: list[TaskResult]) -> dict:
     return dict(sorted(out.items()))
 
 
-def _finalize(stage: Stage, out: Location, rejects: Location | None, results: list[TaskResult], record: dict, opts: RunOptions, t0: float) -> None:
+def _finalize(stage: Stage, out: Location, rejects: Location | None, results: list[TaskResult], record: dict,
+              opts: RunOptions, t0: float, phase_stats: dict | None = None) -> None:
     extra = stage.finalize(out, results)
     totals = _totals(results)
     if totals["rows_in"] != totals["rows_out"] + totals["rows_rejected"]:
@@ -500,7 +507,7 @@ def _finalize(stage: Stage, out: Location, rejects: Location | None, results: li
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "seconds": round(time.monotonic() - t0, 3),
         "lineage": mf.lineage_of(parent),
-    } | extra
+    } | ({"phases": phase_stats} if phase_stats else {}) | extra
     _remove_tmp_files(out)
     if rejects is not None:
         _remove_tmp_files(rejects)

@@ -338,7 +338,7 @@ def _stream_one_key(sources, columns, keys, order, emit) -> None:
 
 # ---- the shared shape of a dedup stage ---------------------------------------------------
 
-from curate.io.dataset import Dataset, check_text_column, reference_schema  # noqa: E402
+from curate.io.dataset import Dataset  # noqa: E402
 from curate.io.parquet import iter_batches, open_parquet  # noqa: E402
 from curate.run.executor import Phase, Task, TaskContext, TaskResult  # noqa: E402
 from curate.stages.base import REJECT_REASON, MapStage  # noqa: E402

@@ -1,0 +1,264 @@
+"""curate dedup minhash: near duplicates by MinHash LSH, joined into clusters.
+
+Phases:
+  signature  (per shard)      simple-normalise, shingle, MinHash (C kernel), band keys; write
+                              (key, gid) partitioned by key, and (gid, priority, id) per shard
+  edges      (per partition)  group equal band keys; each member -> the group's smallest gid
+  [verify]   (per shard)      with --verify: keep an edge only if the true Jaccard of the two
+                              documents' shingle sets reaches the threshold
+  components (one task)       union-find over the edges; per cluster the kept document by --keep
+  apply      (per shard)      drop or annotate rows
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from curate import _native
+from curate.errors import UsageError
+from curate.run.executor import Phase, Task, TaskContext
+from curate.stages.dedup_common import (
+    DECISION_SCHEMA,
+    GlobalDedup,
+    _write_table_atomic,
+    gids,
+    part_of,
+    priority,
+    read_label,
+    reduce_groups,
+    shard_of,
+    spill_dir,
+    write_partitioned,
+)
+from curate.text.arrow import buffers, normalize
+
+SEED = 0x5EED  # fixed: the permutations are part of the method, not of the run
+
+
+@dataclass(frozen=True)
+class MinhashParams:
+    ngram: int = 5
+    char_ngrams: int | None = None
+    threshold: float = 0.8
+    num_perm: int = 128
+    bands: int | None = None
+    rows: int | None = None
+    verify: bool = False
+    mode: str = "drop"
+    keep: str = "first"
+    memory: str | None = None
+
+
+@lru_cache(maxsize=64)
+def optimal_bands(threshold: float, num_perm: int, fp_weight: float = 0.5, fn_weight: float = 0.5) -> tuple[int, int]:
+    """Bands x rows minimising the weighted false positive + false negative areas of the
+    S-curve (the same criterion as datasketch's MinHashLSH)."""
+    best = (float("inf"), 1, 1)
+    lo = np.linspace(0.0, threshold, 1001)
+    hi = np.linspace(threshold, 1.0, 1001)
+    for b in range(1, num_perm + 1):
+        for r in range(1, num_perm // b + 1):
+            fp = np.trapezoid(1 - (1 - lo**r) ** b, lo)
+            fn = np.trapezoid((1 - hi**r) ** b, hi)
+            err = fp * fp_weight + fn * fn_weight
+            if err < best[0]:
+                best = (err, b, r)
+    return best[1], best[2]
+
+
+@lru_cache(maxsize=8)
+def permutations(num_perm: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(SEED)
+    a = rng.integers(1, 2**63, num_perm, dtype=np.uint64) * np.uint64(2) + np.uint64(1)  # odd
+    b = rng.integers(0, 2**63, num_perm, dtype=np.uint64)
+    return a, b
+
+
+def signatures(text, ngram: int, char_ngrams: int | None, num_perm: int) -> tuple[np.ndarray, np.ndarray]:
+    """(signatures uint32 (n, num_perm), shingle counts) of a string array; see _native.minhash."""
+    norm = normalize(text, "simple")
+    offsets, data, wide = buffers(norm)
+    n = len(norm)
+    sig = np.empty((n, num_perm), np.uint32)
+    cnt = np.empty(n, np.int64)
+    a, b = permutations(num_perm)
+    _native.minhash(offsets, data, wide, char_ngrams is not None, char_ngrams or ngram, a, b, sig, cnt, SEED)
+    return sig, cnt
+
+
+def shingle_set(text: str, ngram: int, char_ngrams: int | None) -> np.ndarray:
+    """Sorted distinct shingle hashes of one text (for exact Jaccard checks)."""
+    norm = normalize(pa.array([text]), "simple")
+    offsets, data, wide = buffers(norm)
+    raw = _native.shingle_hashes(offsets, data, wide, char_ngrams is not None, char_ngrams or ngram, 0, SEED)
+    return np.frombuffer(raw, np.uint64)
+
+
+def jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    if len(a) == 0 and len(b) == 0:
+        return 0.0
+    inter = len(np.intersect1d(a, b, assume_unique=True))
+    return inter / (len(a) + len(b) - inter)
+
+
+class DedupMinhash(GlobalDedup):
+    name = "dedup_minhash"
+    reason = "near_duplicate"
+    bytes_per_row = 16
+
+    def __init__(self, dataset, params: MinhashParams, memory_per_task: int):
+        p = params
+        if not 0.0 < p.threshold <= 1.0:
+            raise UsageError(f"--threshold {p.threshold}: must be in (0, 1]")
+        if (p.bands is None) != (p.rows is None):
+            raise UsageError("--bands and --rows go together", hint="give both, or neither to derive them from --threshold")
+        if p.bands is not None and p.bands * p.rows > p.num_perm:
+            raise UsageError(f"--bands {p.bands} x --rows {p.rows} needs {p.bands * p.rows} permutations, more than --num-perm {p.num_perm}")
+        if p.ngram < 1 or (p.char_ngrams is not None and p.char_ngrams < 1):
+            raise UsageError("n-gram sizes must be at least 1")
+        super().__init__(dataset, params, memory_per_task)
+        # Without --verify every candidate pair is believed: balance false positives and negatives
+        # (datasketch's criterion). With --verify false positives are caught later, so the banding
+        # favours recall (false negatives weighted 0.95).
+        weights = (0.05, 0.95) if p.verify else (0.5, 0.5)
+        self.bands, self.rows = (p.bands, p.rows) if p.bands is not None else optimal_bands(p.threshold, p.num_perm, *weights)
+
+    def manifest_params(self) -> dict:
+        return super().manifest_params() | {"lsh_bands": self.bands, "lsh_rows": self.rows}
+
+    def rows_per_doc(self) -> int:
+        return self.bands
+
+    def middle_phases(self, groups: list[Task]) -> list[Phase]:
+        phases = [Phase("edges", groups, "run_edges")]
+        if self.params.verify:
+            shards = [Task(f"s{i:06d}", i) for i in range(len(self.dataset.shards))]
+            phases.append(Phase("verify", shards, "run_verify"))
+        phases.append(Phase("components", [Task("all", None)], "run_components"))
+        return phases
+
+    # -- signature -------------------------------------------------------------------------
+    def run_signature(self, task: Task, ctx: TaskContext) -> None:
+        shard = self.shard_index(task)
+        keys, nodes = [], []
+        for row, b in self.read_shard(task, self.columns_needed()):
+            sig, cnt = signatures(b.column("text"), self.params.ngram, self.params.char_ngrams, self.params.num_perm)
+            g = gids(shard, row, b.num_rows)
+            bk = np.empty((b.num_rows, self.bands), np.uint64)
+            _native.band_keys(sig, self.params.num_perm, self.bands, self.rows, bk)
+            has = cnt > 0  # a document with no shingle (empty after normalising) is nobody's duplicate
+            keys.append(pa.table({"key": pa.array(bk[has].ravel()), "gid": pa.array(np.repeat(g[has], self.bands))}))
+            nodes.append(pa.table({"gid": pa.array(g), "prio": pa.array(priority(b, self.keep)), "id": b.column("id")}))
+            ctx.result.count("no_shingles", int((~has).sum()))
+            ctx.progress(b.num_rows, 0)
+        for d in ("bands", "nodes"):
+            self.work(ctx, d).fs.create_dir(self.work(ctx, d).path, recursive=True)
+        t = pa.concat_tables(keys) if keys else pa.table({"key": pa.array([], pa.uint64()), "gid": pa.array([], pa.uint64())})
+        write_partitioned(self.work(ctx, f"bands/{shard:06d}.parquet"), t, part_of(t.column("key").to_numpy(), self.parts))
+        nt = pa.concat_tables(nodes) if nodes else pa.table({"gid": pa.array([], pa.uint64()), "prio": pa.array([], pa.float64()), "id": pa.array([], pa.string())})
+        _write_table_atomic(self.work(ctx, f"nodes/{shard:06d}.parquet"), [(0, nt)], nt.schema)
+
+    # -- edges -----------------------------------------------------------------------------
+    def run_edges(self, task: Task, ctx: TaskContext) -> None:
+        p = task.spec
+        sources = [(self.work(ctx, f"bands/{i:06d}.parquet"), p) for i in range(len(self.dataset.shards))]
+        found: list[np.ndarray] = []
+
+        def emit(t, rep_t, rep_idx, size):
+            g = t.column("gid").to_numpy()
+            rep = rep_t.column("gid").to_numpy()[rep_idx]
+            m = (size > 1) & (g != rep)
+            if m.any():
+                found.append(np.stack([rep[m], g[m]], axis=1))
+
+        reduce_groups(sources, ["key", "gid"], ["key"], ["gid"], self.memory_per_task,
+                      spill_dir(ctx.out, "edges", task.name), emit,
+                      used_bits=int(self.parts).bit_length() - 1, counters=ctx.result.counters)
+        e = np.unique(np.concatenate(found), axis=0) if found else np.empty((0, 2), np.uint64)
+        t = pa.table({"a": pa.array(e[:, 0], pa.uint64()), "b": pa.array(e[:, 1], pa.uint64())})
+        loc = self.work(ctx, f"edges/p{p:05d}.parquet")
+        loc.fs.create_dir(self.work(ctx, "edges").path, recursive=True)
+        # labelled by the shard of b, so that verify (per shard) reads only its own edges
+        write_partitioned(loc, t, shard_of(e[:, 1]) if len(e) else np.empty(0, np.int64))
+        ctx.result.count("candidate_pairs", len(e))
+
+    # -- verify ----------------------------------------------------------------------------
+    def run_verify(self, task: Task, ctx: TaskContext) -> None:
+        from curate.stages.dedup_verify import verify_shard
+
+        kept, checked = verify_shard(self, task.spec, ctx)
+        ctx.result.count("pairs_checked", checked)
+        ctx.result.count("pairs_confirmed", kept)
+
+    # -- components ------------------------------------------------------------------------
+    def edge_files(self, ctx: TaskContext) -> list:
+        if self.params.verify:
+            return [self.work(ctx, f"verified/{i:06d}.parquet") for i in range(len(self.dataset.shards))]
+        return [self.work(ctx, f"edges/p{p:05d}.parquet") for p in range(self.parts)]
+
+    def run_components(self, task: Task, ctx: TaskContext) -> None:
+        a_parts, b_parts = [], []
+        for loc in self.edge_files(ctx):
+            t = pq.read_table(loc.fs.open_input_file(loc.path))
+            a_parts.append(t.column("a").to_numpy())
+            b_parts.append(t.column("b").to_numpy())
+        a = np.concatenate(a_parts) if a_parts else np.empty(0, np.uint64)
+        b = np.concatenate(b_parts) if b_parts else np.empty(0, np.uint64)
+        nodes = np.unique(np.concatenate([a, b]))
+        n = len(nodes)
+        root = np.empty(n, np.int64)
+        _native.union_find(np.searchsorted(nodes, a).astype(np.int64), np.searchsorted(nodes, b).astype(np.int64), n, root)
+        prio, ids = self._node_info(ctx, nodes)
+        # per component: the member with the smallest (priority, gid) is kept
+        order = np.lexsort((nodes, prio, root))
+        first = np.ones(n, bool)
+        first[1:] = root[order][1:] != root[order][:-1]
+        rep_of_root = np.empty(n, np.int64)
+        rep_of_root[root[order][first]] = order[first]
+        rep = rep_of_root[root]
+        size = np.bincount(root, minlength=n)[root]
+        t = pa.table({
+            "gid": pa.array(nodes, pa.uint64()),
+            "rep_gid": pa.array(nodes[rep], pa.uint64()),
+            "rep_id": ids.take(pa.array(rep)) if n else pa.array([], pa.string()),
+            "size": pa.array(size, pa.int64()),
+        }).cast(DECISION_SCHEMA)
+        loc = self.work(ctx, "decide/all.parquet")
+        loc.fs.create_dir(self.work(ctx, "decide").path, recursive=True)
+        write_partitioned(loc, t, shard_of(nodes) if n else np.empty(0, np.int64))
+        ctx.result.count("clusters", int((rep == np.arange(n)).sum()))
+        ctx.result.count("duplicated_documents", n)
+
+    def _node_info(self, ctx: TaskContext, nodes: np.ndarray) -> tuple[np.ndarray, pa.Array]:
+        """Priority and id of every node, streamed from the per-shard node files."""
+        prio = np.zeros(len(nodes), np.float64)
+        if len(nodes) == 0:
+            return prio, pa.array([], pa.string())
+        id_parts, pos_parts = [], []
+        for s in np.unique(shard_of(nodes)):
+            loc = self.work(ctx, f"nodes/{int(s):06d}.parquet")
+            t = pq.read_table(loc.fs.open_input_file(loc.path))
+            g = t.column("gid").to_numpy()
+            want = np.isin(g, nodes, assume_unique=True)
+            idx = np.searchsorted(nodes, g[want])
+            prio[idx] = t.column("prio").to_numpy()[want]
+            id_parts.append(t.column("id").filter(pa.array(want)))
+            pos_parts.append(idx)
+        pos = np.concatenate(pos_parts)
+        all_ids = pa.concat_arrays([c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c for c in id_parts])
+        inv = np.empty(len(nodes), np.int64)
+        inv[pos] = np.arange(len(pos))
+        return prio, all_ids.take(pa.array(inv))
+
+    # -- apply -----------------------------------------------------------------------------
+    def load_decisions(self, ctx: TaskContext, shard: int) -> pa.Table:
+        t = read_label(self.work(ctx, "decide/all.parquet"), shard)
+        if t is None:
+            return DECISION_SCHEMA.empty_table()
+        return t.take(pa.array(np.argsort(t.column("gid").to_numpy(), kind="stable")))
+

@@ -346,7 +346,7 @@ def _memory_per_task(memory, workers) -> int:
     return max(parse_memory(memory) // (workers or default_workers()), 16 << 10)
 
 
-def _run_dedup(stage_cls, params, dataset, out, run_opts, quiet, as_json, rejects):
+def _run_dedup(stage_cls, params, dataset, out, run_opts, quiet, as_json, rejects, memory):
     from curate.io.dataset import open_dataset
     from curate.run.executor import execute
     from curate.stages.base import input_locations
@@ -356,7 +356,7 @@ def _run_dedup(stage_cls, params, dataset, out, run_opts, quiet, as_json, reject
         raise click.UsageError("dedup is a global stage: OUT must be a directory, not '-'")
     ds = open_dataset(dataset)
     workers, task_slice, overwrite, keep_work, progress = run_opts
-    stage = stage_cls(ds, params, _memory_per_task(params.memory, workers))
+    stage = stage_cls(ds, params, _memory_per_task(memory, workers))
     summary = execute(stage, out, make_run_options(workers, task_slice, overwrite, keep_work, progress, rejects, quiet), input_locations(ds))
     _finish(summary, as_json)
 
@@ -381,8 +381,8 @@ def dedup_exact(dataset, out, norm, mode, keep, rejects, memory, workers, task_s
     """
     from curate.stages.dedup_exact import DedupExact, ExactParams
 
-    params = ExactParams(normalize=norm, mode=mode, keep=keep, memory=memory)
-    _run_dedup(DedupExact, params, dataset, out, (workers, task_slice, overwrite, keep_work, progress), quiet, as_json, rejects)
+    params = ExactParams(normalize=norm, mode=mode, keep=keep)
+    _run_dedup(DedupExact, params, dataset, out, (workers, task_slice, overwrite, keep_work, progress), quiet, as_json, rejects, memory)
 
 
 @dedup.command("paragraphs", epilog=EXIT_CODES)
@@ -393,7 +393,7 @@ def dedup_exact(dataset, out, norm, mode, keep, rejects, memory, workers, task_s
 @click.option("--normalize", "norm", type=click.Choice(["none", "whitespace", "simple"]), default="simple", show_default=True,
               help="Compare units after this normalisation (blank units are never duplicates).")
 @click.option("--min-chars", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Reject documents left shorter than this (empty documents are always rejected).")
+              help="Reject documents that dedup shortened to fewer characters than this (a document it empties is always rejected).")
 @dedup_options
 @run_options
 @output_options
@@ -411,8 +411,8 @@ def dedup_paragraphs(dataset, out, unit, norm, min_chars, mode, keep, rejects, m
     """
     from curate.stages.dedup_paragraphs import DedupParagraphs, ParagraphParams
 
-    params = ParagraphParams(unit=unit, normalize=norm, min_chars=min_chars, mode=mode, keep=keep, memory=memory)
-    _run_dedup(DedupParagraphs, params, dataset, out, (workers, task_slice, overwrite, keep_work, progress), quiet, as_json, rejects)
+    params = ParagraphParams(unit=unit, normalize=norm, min_chars=min_chars, mode=mode, keep=keep)
+    _run_dedup(DedupParagraphs, params, dataset, out, (workers, task_slice, overwrite, keep_work, progress), quiet, as_json, rejects, memory)
 
 
 @dedup.command("minhash", epilog=EXIT_CODES)
@@ -444,8 +444,8 @@ def dedup_minhash(dataset, out, ngram, char_ngrams, threshold, num_perm, bands, 
     from curate.stages.dedup_minhash import DedupMinhash, MinhashParams
 
     params = MinhashParams(ngram=ngram, char_ngrams=char_ngrams, threshold=threshold, num_perm=num_perm, bands=bands,
-                           rows=rows, verify=verify, mode=mode, keep=keep, memory=memory)
-    _run_dedup(DedupMinhash, params, dataset, out, (workers, task_slice, overwrite, keep_work, progress), quiet, as_json, rejects)
+                           rows=rows, verify=verify, mode=mode, keep=keep)
+    _run_dedup(DedupMinhash, params, dataset, out, (workers, task_slice, overwrite, keep_work, progress), quiet, as_json, rejects, memory)
 
 
 def _n(v) -> str:

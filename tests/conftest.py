@@ -49,7 +49,7 @@ def curate_proc(*args, input=None, env=None, check=False, timeout=300) -> subpro
 def read_rows(path) -> list[dict]:
     """All rows of a dataset directory (or file) in shard order."""
     p = Path(path)
-    files = sorted(p.glob("*.parquet")) if p.is_dir() else [p]
+    files = sorted(f for f in p.glob("*.parquet") if not f.name.startswith(("_", "."))) if p.is_dir() else [p]
     rows = []
     for f in files:
         rows.extend(pq.read_table(f).to_pylist())

@@ -371,6 +371,15 @@ def execute(stage: Stage, out_uri: str, opts: RunOptions, input_locations: list[
     _check_plan(out, record)
 
     summary = RunSummary(stage.name, out.uri, False, len(tasks), 0, 0)
+    pools = _Pool(opts.workers)
+    try:
+        return _run_phases(stage, phases, out, rejects, record, opts, summary, pools, t0)
+    finally:
+        pools.close()
+
+
+def _run_phases(stage, phases, out, rejects, record, opts, summary, pools, t0) -> RunSummary:
+    tasks = phases[-1].tasks
     for k, ph in enumerate(phases):
         last = k == len(phases) - 1
         mine = ph.tasks if opts.task is None else ph.tasks[opts.task[0] :: opts.task[1]]
@@ -386,7 +395,7 @@ def execute(stage: Stage, out_uri: str, opts: RunOptions, input_locations: list[
             if opts.workers <= 1 or len(pending) <= 1:
                 _run_inline(stage, ph, last, pending, out, rejects, reporter)
             else:
-                _run_pool(stage, ph, last, pending, out, rejects, reporter, opts.workers)
+                _run_pool(stage, ph, last, pending, out, rejects, reporter, pools)
         finally:
             reporter.close()
         left = [t for t in ph.tasks if _read_done(out, ph.name, t.name) is None]
@@ -419,11 +428,38 @@ def _run_inline(stage: Stage, phase: Phase, last: bool, tasks: list[Task], out: 
         reporter.task_done()
 
 
+class _Pool:
+    """One process pool for all the phases of a run (started on first use): workers start once."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self.pool = None
+        self.q = None
+
+    def get(self):
+        if self.pool is None:
+            ctx = mp.get_context("forkserver")
+            self.q = ctx.Queue()
+            self.pool = cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_init_worker,
+                                               initargs=(self.q,))
+        return self.pool, self.q
+
+    def kill(self) -> None:
+        if self.pool is not None:
+            for p in list(getattr(self.pool, "_processes", {}).values()):
+                p.terminate()  # a failed or interrupted run must stop now; finished tasks are kept
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+            self.pool = None
+
+
 def _run_pool(stage: Stage, phase: Phase, last: bool, tasks: list[Task], out: Location, rejects: Location | None,
-              reporter: Reporter, workers: int) -> None:
-    ctx = mp.get_context("forkserver")
-    q = ctx.Queue()
-    pool = cf.ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx, initializer=_init_worker, initargs=(q,))
+              reporter: Reporter, pools: _Pool) -> None:
+    pool, q = pools.get()
     futures = {pool.submit(_pool_entry, stage, phase, last, t, out, rejects): t for t in tasks}
     try:
         pending = set(futures)
@@ -433,13 +469,10 @@ def _run_pool(stage: Stage, phase: Phase, last: bool, tasks: list[Task], out: Lo
             for fut in done:
                 fut.result()  # raises the task's error here, in the driver
                 reporter.task_done()
-        pool.shutdown(wait=True)
     except BaseException:
         for fut in futures:
             fut.cancel()
-        for p in list(getattr(pool, "_processes", {}).values()):
-            p.terminate()  # a failed or interrupted run must stop now; finished tasks are kept
-        pool.shutdown(wait=True, cancel_futures=True)
+        pools.kill()
         raise
     finally:
         _drain(q, reporter)

@@ -19,6 +19,20 @@ from curate.io.parquet import iter_batches, open_parquet
 from curate.run.executor import Stage, Task, TaskContext
 
 REJECT_REASON = "reject_reason"
+
+
+def put_column(batch, name: str, values):
+    """Set a column, replacing one of the same name: rejects of rejects stay well-formed."""
+    i = batch.schema.get_field_index(name)
+    return batch.set_column(i, name, values) if i >= 0 else batch.append_column(name, values)
+
+
+def mark_rejected(batch, reason: str, **extra):
+    """Rejected rows: the row as it came, plus reject_reason and stage-specific columns."""
+    out = put_column(batch, REJECT_REASON, pa.array([reason] * batch.num_rows, pa.string()))
+    for name, values in extra.items():
+        out = put_column(out, name, values)
+    return out
 STDIN_SHARD = "part-00000.parquet"
 
 

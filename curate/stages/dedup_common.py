@@ -18,11 +18,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from curate.errors import UsageError
+from curate.errors import InputError, UsageError
 from curate.io.atomic import commit, needs_rename, tmp_sibling
 from curate.io.location import Location
 
 GID_SHIFT = 32
+PLAN_BUDGET = 256 << 20  # key bytes a partition is planned to hold
 PARTS_KEY = b"curate.parts"  # file metadata: {"<part>": <row group>} of a partitioned work file
 WORK_ROW_GROUP = 1 << 20
 
@@ -77,8 +78,6 @@ def priority(batch: pa.RecordBatch, keep: Keep) -> np.ndarray:
 
 
 def check_keep_column(schema: pa.Schema, keep: Keep, where: str) -> None:
-    from curate.errors import InputError
-
     if keep.column is None:
         return
     if keep.column not in schema.names:
@@ -87,6 +86,15 @@ def check_keep_column(schema: pa.Schema, keep: Keep, where: str) -> None:
     if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)):
         raise InputError(f"--keep {keep.kind}:{keep.column}: the column is {t}, not a number", where=where,
                          hint="keep by a numeric column (a score, a length, a timestamp as int64)")
+
+
+def check_new_columns(schema: pa.Schema, names: tuple[str, ...], where: str) -> None:
+    """A column this stage adds must not be there already: the output would hold two of one name
+    (say, dup_cluster after an earlier dedup --mode annotate)."""
+    clash = [n for n in names if n in schema.names]
+    if clash:
+        raise InputError(f"the input already has a {clash[0]} column (from an earlier dedup --mode annotate?)", where=where,
+                         hint="annotate the input of that earlier run instead, or use --mode drop here")
 
 
 # ---- sizes and partitions ------------------------------------------------------------------
@@ -341,7 +349,7 @@ def _stream_one_key(sources, columns, keys, order, emit) -> None:
 from curate.io.dataset import Dataset  # noqa: E402
 from curate.io.parquet import iter_batches, open_parquet  # noqa: E402
 from curate.run.executor import Phase, Task, TaskContext, TaskResult  # noqa: E402
-from curate.stages.base import REJECT_REASON, MapStage  # noqa: E402
+from curate.stages.base import MapStage, mark_rejected  # noqa: E402
 
 CLUSTERS = "_clusters.parquet"
 CLUSTER_SCHEMA = pa.schema([("id", pa.string()), ("cluster", pa.string()), ("cluster_size", pa.int64())])
@@ -356,6 +364,8 @@ class GlobalDedup(MapStage):
     """
 
     reason = "duplicate"
+    annotate_columns = ("dup_cluster", "dup_count")  # what --mode annotate adds
+    needs_id = True  # dup_of, dup_cluster and the clusters file name documents by id
     bytes_per_row = 48  # of a key-file row, for sizing partitions
 
     def __init__(self, dataset: Dataset, params, memory_per_task: int):
@@ -370,15 +380,26 @@ class GlobalDedup(MapStage):
     # -- planning ----------------------------------------------------------------------------
     def phases(self) -> list[Phase]:
         shards = self.plan()
-        check_keep_column(self._schema, self.keep, self.dataset.shards[0].loc.uri)
+        self.check_schema(self._schema, self.dataset.shards[0].loc.uri)
         rows = sum(open_parquet(s.loc).metadata.num_rows for s in self.dataset.shards)
-        self.parts = partition_count(rows * self.rows_per_doc(), self.bytes_per_row, self.params_memory())
+        # Sized from a fixed budget, not --memory: the plan (and so resume and --task across
+        # machines) must not depend on the machine; --memory only decides when to spill.
+        self.parts = partition_count(rows * self.rows_per_doc(), self.bytes_per_row, PLAN_BUDGET)
         groups = [Task(f"p{p:05d}", p) for p in range(self.parts)]
         return [
             Phase(self.first_phase, [Task(t.name, t.spec, t.size) for t in shards], "run_signature"),
             *self.middle_phases(groups),
             Phase("apply", shards, "run_task"),
         ]
+
+    def check_schema(self, schema: pa.Schema, where: str) -> None:
+        """Bad input is a clean error before any work, never a crash in a worker."""
+        check_keep_column(schema, self.keep, where)
+        if self.needs_id and "id" not in schema.names:
+            raise InputError(f"no 'id' column; the columns are: {', '.join(schema.names)}", where=where,
+                             hint="`curate ingest` gives every row a stable id (--id-field NAME to use your own)")
+        if self.params.mode == "annotate":
+            check_new_columns(schema, self.annotate_columns, where)
 
     first_phase = "signature"
 
@@ -387,9 +408,6 @@ class GlobalDedup(MapStage):
 
     def rows_per_doc(self) -> int:
         return 1
-
-    def params_memory(self) -> int:
-        return parse_memory(self.params.memory)
 
     def work(self, ctx: TaskContext, name: str) -> Location:
         return ctx.out.child(f"_work/{name}")
@@ -456,8 +474,7 @@ class GlobalDedup(MapStage):
         keep = pa.array(~is_dup)
         kept = batch.filter(keep)
         rej = batch.filter(pa.array(is_dup))
-        rej = rej.append_column(REJECT_REASON, pa.array([self.reason] * rej.num_rows, pa.string()))
-        rej = rej.append_column("dup_of", pa.array(rep_id[is_dup], pa.string()))
+        rej = mark_rejected(rej, self.reason, dup_of=pa.array(rep_id[is_dup], pa.string()))
         result.count(self.reason, rej.num_rows)
         return kept, rej
 

@@ -31,7 +31,6 @@ class ExactParams:
     normalize: str = "whitespace"  # none | whitespace | simple
     mode: str = "drop"  # drop | annotate
     keep: str = "first"
-    memory: str | None = None
 
 
 class DedupExact(GlobalDedup):

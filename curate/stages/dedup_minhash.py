@@ -51,7 +51,6 @@ class MinhashParams:
     verify: bool = False
     mode: str = "drop"
     keep: str = "first"
-    memory: str | None = None
 
 
 @lru_cache(maxsize=64)

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curate.run.executor import Task, TaskContext, TaskResult
-from curate.stages.base import REJECT_REASON
+from curate.stages.base import mark_rejected
 from curate.stages.dedup_common import (
     GlobalDedup,
     gids,
@@ -41,7 +41,6 @@ class ParagraphParams:
     min_chars: int = 0
     mode: str = "drop"
     keep: str = "first"
-    memory: str | None = None
 
 
 def split_units(text: pa.Array, unit: str) -> tuple[pa.Array, np.ndarray, np.ndarray]:
@@ -61,6 +60,8 @@ def split_units(text: pa.Array, unit: str) -> tuple[pa.Array, np.ndarray, np.nda
 class DedupParagraphs(GlobalDedup):
     name = "dedup_paragraphs"
     reason = "paragraph_duplicate"
+    annotate_columns = ("dup_units", "dup_chars")
+    needs_id = False  # units are found by (gid, unit), and a reject names no other document
     bytes_per_row = 48
 
     def rows_per_doc(self) -> int:
@@ -76,7 +77,8 @@ class DedupParagraphs(GlobalDedup):
         for row, b in self.read_shard(task, self.columns_needed()):
             units, parent, index = split_units(b.column("text"), self.params.unit)
             norm = normalize(units, self.params.normalize)
-            keep = pc.greater(pc.binary_length(norm), 0).to_numpy(zero_copy_only=False)  # blank units never count
+            # blank units never count, whatever the normalisation ('none' keeps a line of spaces as it is)
+            keep = pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(norm)), 0).to_numpy(zero_copy_only=False)
             h = hash128(norm)[keep]
             prio = priority(b, self.keep)[parent[keep]]
             tables.append(pa.table({
@@ -149,7 +151,8 @@ class DedupParagraphs(GlobalDedup):
             counts = np.bincount(parent[keep], minlength=n)
             offs = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
             lists = pa.ListArray.from_arrays(pa.array(offs), units.filter(pa.array(keep)))
-            rebuilt = pc.binary_join(lists, self.separator)
+            # the separator must have the units' type (large_string text gives large_string units)
+            rebuilt = pc.binary_join(lists, pa.scalar(self.separator, units.type))
             text = pc.if_else(pa.array(touched), pc.cast(rebuilt, text.type), text)
         result.count("units_removed", int(dup_units.sum()))
         result.count("chars_removed", int(dup_chars.sum()))
@@ -158,7 +161,7 @@ class DedupParagraphs(GlobalDedup):
         short = touched & (left < max(1, self.params.min_chars))
         kept = new.filter(pa.array(~short))
         rej = batch.filter(pa.array(short))  # rejects keep the document as it came in
-        rej = rej.append_column(REJECT_REASON, pa.array([self.reason] * rej.num_rows, pa.string()))
+        rej = mark_rejected(rej, self.reason)
         result.count(self.reason, rej.num_rows)
         return kept, rej
 

@@ -157,7 +157,36 @@ static PyObject *py_hash128(PyObject *self, PyObject *args) {
  * char mode: a shingle is `ngram` consecutive UTF-8 characters; shorter texts are one shingle. */
 static inline int is_cont(uint8_t c) { return (c & 0xC0) == 0x80; }
 
-#define MAX_WORDS_STACK 4096
+/* Where each unit (word or character) starts; returns how many. `starts` holds len entries. */
+static size_t unit_starts(const uint8_t *t, size_t len, int char_mode, int64_t *starts) {
+    size_t nu = 0;
+    if (char_mode) {
+        for (size_t j = 0; j < len; j++) if (!is_cont(t[j])) starts[nu++] = (int64_t)j;
+    } else {
+        int in_word = 0;
+        for (size_t j = 0; j < len; j++) {
+            if (t[j] == ' ') in_word = 0;
+            else if (!in_word) { starts[nu++] = (int64_t)j; in_word = 1; }
+        }
+    }
+    return nu;
+}
+
+static inline size_t shingle_count(size_t nu, int ngram) {
+    return nu == 0 ? 0 : (nu >= (size_t)ngram ? nu - (size_t)ngram + 1 : 1);
+}
+
+/* Hash of shingle u: the bytes from unit u to the start of unit u+ngram (without the separating
+ * space in word mode); a text of fewer units than ngram is one shingle. */
+static inline uint64_t shingle_hash(const uint8_t *t, size_t len, const int64_t *starts, size_t nu,
+                                    size_t u, int ngram, int char_mode, uint64_t seed) {
+    size_t a0 = (size_t)starts[u], a1, last = u + (size_t)ngram;
+    if (nu < (size_t)ngram) { a0 = (size_t)starts[0]; a1 = len; }
+    else if (last < nu) a1 = (size_t)starts[last];
+    else a1 = len;
+    if (!char_mode) while (a1 > a0 && t[a1 - 1] == ' ') a1--;
+    return murmur64(t + a0, a1 - a0, seed);
+}
 
 /* minhash(offsets, data, wide, char_mode, ngram, a, b, out_sig, out_count, seed)
  * out_sig: uint32[n*K], K = len(a) = len(b) (uint64 each); value_k = (a_k*h + b_k) >> 32.
@@ -191,7 +220,6 @@ static PyObject *py_minhash(PyObject *self, PyObject *args) {
         const uint8_t *t = base + lo; size_t len = (size_t)(hi - lo);
         uint32_t *row = sig + (size_t)i * K;
         for (Py_ssize_t k = 0; k < K; k++) row[k] = 0xFFFFFFFFu;
-        /* unit starts: word starts (word mode) or character starts (char mode) */
         size_t nu = 0;
         if (len > 0) {
             if (cap < len + 1) {
@@ -200,33 +228,18 @@ static PyObject *py_minhash(PyObject *self, PyObject *args) {
                 if (!p) { failed = 1; break; }
                 starts = p; cap = ncap;
             }
-            if (char_mode) {
-                for (size_t j = 0; j < len; j++) if (!is_cont(t[j])) starts[nu++] = (int64_t)j;
-            } else {
-                int in_word = 0;
-                for (size_t j = 0; j < len; j++) {
-                    if (t[j] == ' ') in_word = 0;
-                    else if (!in_word) { starts[nu++] = (int64_t)j; in_word = 1; }
-                }
-            }
+            nu = unit_starts(t, len, char_mode, starts);
         }
-        if (nu == 0) { cnt[i] = 0; continue; }
-        size_t nsh = nu >= (size_t)ngram ? nu - (size_t)ngram + 1 : 1;
+        size_t nsh = shingle_count(nu, ngram);
+        if (nsh == 0) { cnt[i] = 0; continue; }
         if (hcap < nsh) {
             size_t ncap = nsh > 2 * hcap ? nsh : 2 * hcap;
             uint32_t *p = (uint32_t *)realloc(hs, ncap * sizeof(uint32_t));
             if (!p) { failed = 1; break; }
             hs = p; hcap = ncap;
         }
-        for (size_t u = 0; u < nsh; u++) {
-            size_t a0 = (size_t)starts[u], a1;
-            size_t last = u + (size_t)ngram;   /* unit after the shingle */
-            if (nu < (size_t)ngram) { a0 = (size_t)starts[0]; a1 = len; }
-            else if (last < nu) a1 = (size_t)starts[last];
-            else a1 = len;
-            if (!char_mode) while (a1 > a0 && t[a1 - 1] == ' ') a1--;  /* drop the separator */
-            hs[u] = (uint32_t)murmur64(t + a0, a1 - a0, seed);
-        }
+        /* 32 bits of each shingle hash: the permutations below map 32-bit inputs */
+        for (size_t u = 0; u < nsh; u++) hs[u] = (uint32_t)shingle_hash(t, len, starts, nu, u, ngram, char_mode, seed);
         /* permutation k of shingle h: (a_k * h + b_k) >> 32 over 64 bits; the inner loop over
            shingles is a plain min-reduction the compiler vectorises. */
         for (Py_ssize_t k = 0; k < K; k++) {
@@ -238,8 +251,7 @@ static PyObject *py_minhash(PyObject *self, PyObject *args) {
             }
             row[k] = m;
         }
-        int64_t shingles = (int64_t)nsh;
-        cnt[i] = shingles;
+        cnt[i] = (int64_t)nsh;
     }
     free(starts);
     free(hs);
@@ -270,20 +282,10 @@ static PyObject *py_shingle_hashes(PyObject *self, PyObject *args) {
     int64_t *starts = (int64_t *)malloc((len + 1) * sizeof(int64_t));
     uint64_t *hs = (uint64_t *)malloc((len + 1) * sizeof(uint64_t));
     if (!starts || !hs) { free(starts); free(hs); release_strings(&s); return PyErr_NoMemory(); }
-    size_t nu = 0;
-    if (char_mode) { for (size_t j = 0; j < len; j++) if (!is_cont(t[j])) starts[nu++] = (int64_t)j; }
-    else { int w = 0; for (size_t j = 0; j < len; j++) { if (t[j] == ' ') w = 0; else if (!w) { starts[nu++] = (int64_t)j; w = 1; } } }
-    size_t m = 0;
-    if (nu > 0) {
-        size_t nsh = nu >= (size_t)ngram ? nu - (size_t)ngram + 1 : 1;
-        for (size_t u = 0; u < nsh; u++) {
-            size_t a0 = (size_t)starts[u], a1, last = u + (size_t)ngram;
-            if (nu < (size_t)ngram) { a0 = (size_t)starts[0]; a1 = len; }
-            else if (last < nu) a1 = (size_t)starts[last];
-            else a1 = len;
-            if (!char_mode) while (a1 > a0 && t[a1 - 1] == ' ') a1--;
-            hs[m++] = murmur64(t + a0, a1 - a0, seed);
-        }
+    size_t nu = unit_starts(t, len, char_mode, starts), m = shingle_count(nu, ngram);
+    /* the same 32 bits minhash() uses, so Jaccard checks judge the sets MinHash estimated */
+    for (size_t u = 0; u < m; u++) hs[u] = (uint32_t)shingle_hash(t, len, starts, nu, u, ngram, char_mode, seed);
+    if (m > 0) {
         qsort(hs, m, sizeof(uint64_t), cmp_u64);
         size_t w = 0;
         for (size_t r = 0; r < m; r++) if (w == 0 || hs[r] != hs[w - 1]) hs[w++] = hs[r];

@@ -399,25 +399,27 @@ static PyObject *py_normalize(PyObject *self, PyObject *args) {
     return PyLong_FromLongLong(w);
 }
 
-/* union_find(a int64[m], b int64[m], n, out_root int64[n]): components of n nodes joined by m
- * edges. Each root is the smallest node index of its component, so the result does not depend
- * on the order of the edges. Union by smaller index with path halving. */
+/* union_find(a int64[m], b int64[m], parent int64[n], init, flatten): join the components of
+ * the edges (a_e, b_e) in `parent` (any writable buffer, e.g. a memory-mapped file), called once
+ * per chunk of edges. Each root is the smallest index of its component (union by smaller index,
+ * path halving), so the result does not depend on the order of the edges. init: set parent[i] = i
+ * first; flatten: at the end point every node straight at its root. */
 static PyObject *py_union_find(PyObject *self, PyObject *args) {
-    PyObject *pa_, *pb_, *pout; Py_ssize_t n;
-    if (!PyArg_ParseTuple(args, "OOnO", &pa_, &pb_, &n, &pout)) return NULL;
+    PyObject *pa_, *pb_, *pout; int init, flatten;
+    if (!PyArg_ParseTuple(args, "OOOpp", &pa_, &pb_, &pout, &init, &flatten)) return NULL;
     Py_buffer ab, bb, ob;
     if (PyObject_GetBuffer(pa_, &ab, PyBUF_SIMPLE) < 0) return NULL;
     if (PyObject_GetBuffer(pb_, &bb, PyBUF_SIMPLE) < 0) { PyBuffer_Release(&ab); return NULL; }
-    if (ab.len != bb.len || get_out(pout, &ob, n * 8) < 0) {
+    if (ab.len != bb.len || PyObject_GetBuffer(pout, &ob, PyBUF_WRITABLE) < 0) {
         if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "a and b differ in length");
         PyBuffer_Release(&ab); PyBuffer_Release(&bb); return NULL;
     }
     const int64_t *A = (const int64_t *)ab.buf, *B = (const int64_t *)bb.buf;
     int64_t *p = (int64_t *)ob.buf;
-    Py_ssize_t m = ab.len / 8;
+    Py_ssize_t m = ab.len / 8, n = ob.len / 8;
     int bad = 0;
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t i = 0; i < n; i++) p[i] = i;
+    if (init) for (Py_ssize_t i = 0; i < n; i++) p[i] = i;
     for (Py_ssize_t e = 0; e < m; e++) {
         int64_t x = A[e], y = B[e];
         if (x < 0 || y < 0 || x >= n || y >= n) { bad = 1; break; }
@@ -425,7 +427,8 @@ static PyObject *py_union_find(PyObject *self, PyObject *args) {
         while (p[y] != y) { p[y] = p[p[y]]; y = p[y]; }
         if (x < y) p[y] = x; else if (y < x) p[x] = y;
     }
-    if (!bad) for (Py_ssize_t i = 0; i < n; i++) p[i] = p[p[i]];  /* parents are smaller: one pass */
+    /* parents are smaller than children: one ascending pass reaches every root */
+    if (!bad && flatten) for (Py_ssize_t i = 0; i < n; i++) p[i] = p[p[i]];
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&ab); PyBuffer_Release(&bb); PyBuffer_Release(&ob);
     if (bad) { PyErr_SetString(PyExc_ValueError, "edge endpoint out of range"); return NULL; }

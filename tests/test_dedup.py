@@ -653,3 +653,12 @@ def test_minhash_kill9_then_resume_gives_identical_output(sample_raw, tmp_path):
     assert not any(p.name.startswith(".") for p in out.iterdir()), "temporary files left behind"
     assert not (out / "_work").exists()
     assert tree_bytes(ds) == before
+
+
+def test_minhash_components_on_disk_when_memory_is_tiny(sample_dataset, minhash_verified, tmp_path):
+    # 32K cannot hold 3 x 8 bytes per document: the union-find arrays become memory-mapped files,
+    # and the output must not change.
+    out = dedup("minhash", sample_dataset, tmp_path / "o", "--verify", "--memory", "32K", "-j", "1", "--keep-work")
+    assert manifest(out)["phases"]["components"]["counters"]["memory_mapped_arrays"] >= 2
+    assert (out / "_work" / "components" / "parent.bin").exists()
+    assert snapshot(out) == snapshot(minhash_verified[0])

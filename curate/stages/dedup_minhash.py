@@ -17,19 +17,16 @@ from functools import lru_cache
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from curate import _native
 from curate.errors import UsageError
 from curate.run.executor import Phase, Task, TaskContext
 from curate.stages.dedup_common import (
-    DECISION_SCHEMA,
     GlobalDedup,
     _write_table_atomic,
     gids,
     part_of,
     priority,
-    read_label,
     reduce_groups,
     shard_of,
     spill_dir,
@@ -201,63 +198,12 @@ class DedupMinhash(GlobalDedup):
         return [self.work(ctx, f"edges/p{p:05d}.parquet") for p in range(self.parts)]
 
     def run_components(self, task: Task, ctx: TaskContext) -> None:
-        a_parts, b_parts = [], []
-        for loc in self.edge_files(ctx):
-            t = pq.read_table(loc.fs.open_input_file(loc.path))
-            a_parts.append(t.column("a").to_numpy())
-            b_parts.append(t.column("b").to_numpy())
-        a = np.concatenate(a_parts) if a_parts else np.empty(0, np.uint64)
-        b = np.concatenate(b_parts) if b_parts else np.empty(0, np.uint64)
-        nodes = np.unique(np.concatenate([a, b]))
-        n = len(nodes)
-        root = np.empty(n, np.int64)
-        _native.union_find(np.searchsorted(nodes, a).astype(np.int64), np.searchsorted(nodes, b).astype(np.int64), n, root)
-        prio, ids = self._node_info(ctx, nodes)
-        # per component: the member with the smallest (priority, gid) is kept
-        order = np.lexsort((nodes, prio, root))
-        first = np.ones(n, bool)
-        first[1:] = root[order][1:] != root[order][:-1]
-        rep_of_root = np.empty(n, np.int64)
-        rep_of_root[root[order][first]] = order[first]
-        rep = rep_of_root[root]
-        size = np.bincount(root, minlength=n)[root]
-        t = pa.table({
-            "gid": pa.array(nodes, pa.uint64()),
-            "rep_gid": pa.array(nodes[rep], pa.uint64()),
-            "rep_id": ids.take(pa.array(rep)) if n else pa.array([], pa.string()),
-            "size": pa.array(size, pa.int64()),
-        }).cast(DECISION_SCHEMA)
-        loc = self.work(ctx, "decide/all.parquet")
-        loc.fs.create_dir(self.work(ctx, "decide").path, recursive=True)
-        write_partitioned(loc, t, shard_of(nodes) if n else np.empty(0, np.int64))
-        ctx.result.count("clusters", int((rep == np.arange(n)).sum()))
-        ctx.result.count("duplicated_documents", n)
+        from curate.stages.dedup_components import run_components
 
-    def _node_info(self, ctx: TaskContext, nodes: np.ndarray) -> tuple[np.ndarray, pa.Array]:
-        """Priority and id of every node, streamed from the per-shard node files."""
-        prio = np.zeros(len(nodes), np.float64)
-        if len(nodes) == 0:
-            return prio, pa.array([], pa.string())
-        id_parts, pos_parts = [], []
-        for s in np.unique(shard_of(nodes)):
-            loc = self.work(ctx, f"nodes/{int(s):06d}.parquet")
-            t = pq.read_table(loc.fs.open_input_file(loc.path))
-            g = t.column("gid").to_numpy()
-            want = np.isin(g, nodes, assume_unique=True)
-            idx = np.searchsorted(nodes, g[want])
-            prio[idx] = t.column("prio").to_numpy()[want]
-            id_parts.append(t.column("id").filter(pa.array(want)))
-            pos_parts.append(idx)
-        pos = np.concatenate(pos_parts)
-        all_ids = pa.concat_arrays([c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c for c in id_parts])
-        inv = np.empty(len(nodes), np.int64)
-        inv[pos] = np.arange(len(pos))
-        return prio, all_ids.take(pa.array(inv))
+        run_components(self, ctx)
 
     # -- apply -----------------------------------------------------------------------------
     def load_decisions(self, ctx: TaskContext, shard: int) -> pa.Table:
-        t = read_label(self.work(ctx, "decide/all.parquet"), shard)
-        if t is None:
-            return DECISION_SCHEMA.empty_table()
-        return t.take(pa.array(np.argsort(t.column("gid").to_numpy(), kind="stable")))
+        from curate.stages.dedup_components import load_decisions
 
+        return load_decisions(self, ctx, shard)

@@ -1,0 +1,148 @@
+"""The components phase of MinHash dedup, in bounded memory.
+
+Documents get dense numbers (shard offsets + row) and one int64 parent each, in a plain array
+when 3 x 8 bytes per document fit the task's share of --memory, else in a memory-mapped file
+under _work/ (the kernel pages it; the process holds only chunks). Edges stream through the C
+union-find one row group at a time; then each shard in turn yields its decisions. Only the
+cluster representatives' ids are held at once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from curate import _native
+from curate.stages.dedup_common import (
+    DECISION_SCHEMA,
+    GID_SHIFT,
+    _write_table_atomic,
+    row_of,
+    shard_of,
+)
+
+CHUNK = 1 << 22  # documents per step of the sequential passes
+
+
+def _array(stage, ctx, name: str, n: int, dtype, fill) -> np.ndarray:
+    """An n-element array: in memory when small enough, else a file-backed memory map."""
+    if 3 * 8 * n <= stage.memory_per_task:
+        a = np.empty(n, dtype)
+    else:
+        loc = stage.work(ctx, f"components/{name}.bin")
+        loc.fs.create_dir(stage.work(ctx, "components").path, recursive=True)
+        a = np.memmap(loc.path, dtype=dtype, mode="w+", shape=(max(n, 1),))[:n]
+        ctx.result.count("memory_mapped_arrays")
+    for lo in range(0, n, CHUNK):
+        a[lo : lo + CHUNK] = fill(lo, min(n, lo + CHUNK)) if callable(fill) else fill
+    return a
+
+
+def run_components(stage, ctx) -> None:
+    rows = [pq.ParquetFile(s.loc.fs.open_input_file(s.loc.path)).metadata.num_rows for s in stage.dataset.shards]
+    start = np.concatenate([[0], np.cumsum(rows)]).astype(np.int64)
+    n = int(start[-1])
+
+    def dense(g: np.ndarray) -> np.ndarray:
+        return start[shard_of(g)] + row_of(g)
+
+    parent = _array(stage, ctx, "parent", n, np.int64, lambda lo, hi: np.arange(lo, hi, dtype=np.int64))
+    edges = 0
+    for loc in stage.edge_files(ctx):
+        pf = pq.ParquetFile(loc.fs.open_input_file(loc.path))
+        for g in range(pf.num_row_groups):
+            t = pf.read_row_group(g, columns=["a", "b"], use_threads=False)
+            a, b = dense(t.column("a").to_numpy()), dense(t.column("b").to_numpy())
+            _native.union_find(a, b, parent, False, False)
+            edges += len(a)
+    _native.union_find(np.empty(0, np.int64), np.empty(0, np.int64), parent, False, True)  # flatten
+
+    # component sizes (a root is the smallest member, so sizes land at or before each member)
+    size = _array(stage, ctx, "size", n, np.int64, 0)
+    for lo in range(0, n, CHUNK):
+        np.add.at(size, parent[lo : lo + CHUNK], 1)
+
+    best = _representatives(stage, ctx, parent, size, start)
+    _decisions(stage, ctx, parent, size, start, best)
+    ctx.result.count("candidate_edges", edges)
+
+
+def _node_files(stage, ctx, s: int) -> pa.Table:
+    loc = stage.work(ctx, f"nodes/{s:06d}.parquet")
+    return pq.read_table(loc.fs.open_input_file(loc.path))
+
+
+def _representatives(stage, ctx, parent, size, start) -> np.ndarray:
+    """best[root] = dense number of the member kept: the smallest (priority, number)."""
+    n = len(parent)
+    best = _array(stage, ctx, "best", n, np.int64, lambda lo, hi: np.arange(lo, hi, dtype=np.int64))
+    if stage.keep.kind == "first":
+        return best  # the root is the smallest number, hence the first document
+    best_prio = _array(stage, ctx, "best_prio", n, np.float64, np.inf)
+    for s in range(len(stage.dataset.shards)):
+        lo, hi = int(start[s]), int(start[s + 1])
+        if hi == lo:
+            continue
+        root = np.asarray(parent[lo:hi])
+        member = np.asarray(size[root]) > 1
+        if not member.any():
+            continue
+        prio = _node_files(stage, ctx, s).column("prio").to_numpy()[member]
+        idx = np.arange(lo, hi, dtype=np.int64)[member]
+        r = root[member]
+        order = np.lexsort((idx, prio, r))  # per root: smallest priority, then smallest number
+        first = np.ones(len(order), bool)
+        first[1:] = r[order][1:] != r[order][:-1]
+        cand_root, cand_prio, cand_idx = r[order][first], prio[order][first], idx[order][first]
+        better = (cand_prio < best_prio[cand_root]) | (cand_prio == best_prio[cand_root]) & (cand_idx < best[cand_root])
+        # shards are visited in order, so a tie on priority already favours the earlier number
+        best_prio[cand_root[better]] = cand_prio[better]
+        best[cand_root[better]] = cand_idx[better]
+    return best
+
+
+def _decisions(stage, ctx, parent, size, start, best) -> None:
+    """Per shard: (gid, rep_gid, rep_id, size) of every row in a cluster of two or more."""
+    shards = len(stage.dataset.shards)
+    # the representatives' ids: one per cluster, fetched shard by shard
+    reps = []
+    for s in range(shards):
+        lo, hi = int(start[s]), int(start[s + 1])
+        root = np.asarray(parent[lo:hi])
+        is_root = (root == np.arange(lo, hi)) & (np.asarray(size[lo:hi]) > 1)
+        reps.append(np.asarray(best[lo:hi])[is_root])
+    rep_dense = np.unique(np.concatenate(reps)) if reps else np.empty(0, np.int64)
+    rep_shard = np.searchsorted(start, rep_dense, side="right") - 1
+    rep_ids: list[pa.Array] = []
+    for s in np.unique(rep_shard):
+        mine = rep_dense[rep_shard == s] - start[s]
+        rep_ids.append(_node_files(stage, ctx, int(s)).column("id").combine_chunks().take(pa.array(mine)))
+    rep_id_all = pa.concat_arrays(rep_ids) if rep_ids else pa.array([], pa.string())
+    rep_gid_all = (rep_shard.astype(np.uint64) << np.uint64(GID_SHIFT)) + (rep_dense - start[rep_shard]).astype(np.uint64)
+
+    clusters = members = 0
+    stage.work(ctx, "decide").fs.create_dir(stage.work(ctx, "decide").path, recursive=True)
+    for s in range(shards):
+        lo, hi = int(start[s]), int(start[s + 1])
+        root = np.asarray(parent[lo:hi])
+        sz = np.asarray(size[root]) if hi > lo else np.empty(0, np.int64)
+        m = sz > 1
+        rep = np.asarray(best[root[m]])
+        k = np.searchsorted(rep_dense, rep)
+        t = pa.table({
+            "gid": pa.array((np.uint64(s) << np.uint64(GID_SHIFT)) + np.flatnonzero(m).astype(np.uint64), pa.uint64()),
+            "rep_gid": pa.array(rep_gid_all[k], pa.uint64()),
+            "rep_id": rep_id_all.take(pa.array(k)) if len(k) else pa.array([], pa.string()),
+            "size": pa.array(sz[m], pa.int64()),
+        }).cast(DECISION_SCHEMA)
+        _write_table_atomic(stage.work(ctx, f"decide/{s:06d}.parquet"), [(0, t)], DECISION_SCHEMA)
+        members += int(m.sum())
+        clusters += int((root[m] == np.arange(lo, hi)[m]).sum())
+    ctx.result.count("clusters", clusters)
+    ctx.result.count("duplicated_documents", members)
+
+
+def load_decisions(stage, ctx, shard: int) -> pa.Table:
+    loc = stage.work(ctx, f"decide/{shard:06d}.parquet")
+    return pq.read_table(loc.fs.open_input_file(loc.path))  # written in row order already

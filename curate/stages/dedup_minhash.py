@@ -134,6 +134,7 @@ class DedupMinhash(GlobalDedup):
         phases = [Phase("edges", groups, "run_edges")]
         if self.params.verify:
             shards = [Task(f"s{i:06d}", i) for i in range(len(self.dataset.shards))]
+            phases.append(Phase("fetch", shards, "run_fetch"))
             phases.append(Phase("verify", shards, "run_verify"))
         phases.append(Phase("components", [Task("all", None)], "run_components"))
         return phases
@@ -181,9 +182,19 @@ class DedupMinhash(GlobalDedup):
         loc.fs.create_dir(self.work(ctx, "edges").path, recursive=True)
         # labelled by the shard of b, so that verify (per shard) reads only its own edges
         write_partitioned(loc, t, shard_of(e[:, 1]) if len(e) else np.empty(0, np.int64))
+        if self.params.verify:  # and the first endpoints by their shard, for the fetch phase
+            loc = self.work(ctx, f"edges_a/p{p:05d}.parquet")
+            loc.fs.create_dir(self.work(ctx, "edges_a").path, recursive=True)
+            a = np.unique(e[:, 0])
+            write_partitioned(loc, pa.table({"a": pa.array(a, pa.uint64())}), shard_of(a))
         ctx.result.count("candidate_pairs", len(e))
 
     # -- verify ----------------------------------------------------------------------------
+    def run_fetch(self, task: Task, ctx: TaskContext) -> None:
+        from curate.stages.dedup_verify import fetch_shard
+
+        ctx.result.count("shingle_sets", fetch_shard(self, task.spec, ctx))
+
     def run_verify(self, task: Task, ctx: TaskContext) -> None:
         from curate.stages.dedup_verify import verify_shard
 

@@ -1,73 +1,111 @@
-"""--verify for MinHash dedup: keep a candidate edge only when the true Jaccard similarity of the
-two documents' shingle sets reaches the threshold (LSH alone lets false positives chain clusters).
+"""--verify for MinHash dedup: keep a candidate edge (a, b) only when the true Jaccard similarity
+of the two documents' shingle sets reaches the threshold (LSH alone lets false positives chain
+clusters together).
 
-One task per shard s checks the edges whose second document lives in s. The first document of
-an edge may live in any shard; its text is fetched by row from that shard's text column.
+Edges are labelled by the shard of b (edges/) and their a ends by the shard of a (edges_a/).
+  fetch  (per shard t): the shingle sets of the a ends that live in t -> shingles/t.parquet,
+                        sorted by gid, in small row groups
+  verify (per shard s): the edges whose b lives in s; b's sets from s's own text, a's sets read
+                        from the shingles files, only the row groups that hold them
+Each task reads one shard's text once; nothing holds more than its own shard's candidates.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from curate import _native
 from curate.io.parquet import iter_batches
 from curate.stages.dedup_common import _write_table_atomic, read_label, row_of, shard_of
 from curate.text.arrow import buffers, normalize
 
-
-def _texts(stage, shard: int, rows: np.ndarray) -> pa.Array:
-    """Normalised texts of the given rows (sorted, unique) of one input shard."""
-    want = np.sort(rows)
-    out, start = [], 0
-    for b in iter_batches(stage.dataset.shards[shard].loc, columns=["text"]):
-        lo, hi = np.searchsorted(want, [start, start + b.num_rows])
-        if hi > lo:
-            out.append(b.column("text").take(pa.array(want[lo:hi] - start)))
-        start += b.num_rows
-    arr = pa.concat_arrays(out) if out else pa.array([], pa.string())
-    return normalize(arr, "simple")
+SET_ROW_GROUP = 1024
 
 
-def _shingles(norm: pa.Array, ngram: int, char_ngrams: int | None) -> list[np.ndarray]:
-    offsets, data, wide = buffers(norm)
+def _labelled(stage, ctx, folder: str, shard: int, columns: list[str]) -> pa.Table | None:
+    tables = [t for p in range(stage.parts) if (t := read_label(stage.work(ctx, f"{folder}/p{p:05d}.parquet"), shard, columns)) is not None]
+    return pa.concat_tables(tables) if tables else None
+
+
+def _sets(stage, shard: int, rows: np.ndarray) -> pa.ListArray:
+    """Shingle sets (sorted distinct uint64) of the given sorted rows of one input shard."""
     from curate.stages.dedup_minhash import SEED
 
-    return [np.frombuffer(_native.shingle_hashes(offsets, data, wide, char_ngrams is not None, char_ngrams or ngram, i, SEED), np.uint64)
-            for i in range(len(norm))]
-
-
-def _shingle_map(stage, gids: np.ndarray) -> dict[int, np.ndarray]:
-    gids = np.unique(gids)
-    out: dict[int, np.ndarray] = {}
+    texts, start = [], 0
+    for b in iter_batches(stage.dataset.shards[shard].loc, columns=["text"]):
+        lo, hi = np.searchsorted(rows, [start, start + b.num_rows])
+        if hi > lo:
+            texts.append(b.column("text").take(pa.array(rows[lo:hi] - start)))
+        start += b.num_rows
+    norm = normalize(pa.concat_arrays(texts) if texts else pa.array([], pa.string()), "simple")
+    offsets, data, wide = buffers(norm)
     p = stage.params
+    sets = [_native.shingle_hashes(offsets, data, wide, p.char_ngrams is not None, p.char_ngrams or p.ngram, i, SEED)
+            for i in range(len(norm))]
+    lens = np.array([len(x) // 8 for x in sets], np.int64)
+    values = np.frombuffer(b"".join(sets), np.uint64)
+    return pa.LargeListArray.from_arrays(pa.array(np.concatenate([[0], np.cumsum(lens)]), pa.int64()), pa.array(values, pa.uint64()))
+
+
+def fetch_shard(stage, shard: int, ctx) -> int:
+    t = _labelled(stage, ctx, "edges_a", shard, ["a"])
+    gids = np.unique(t.column("a").to_numpy()) if t is not None else np.empty(0, np.uint64)
+    sets = _sets(stage, shard, row_of(gids))
+    out = pa.table({"gid": pa.array(gids, pa.uint64()), "shingles": sets})
+    loc = stage.work(ctx, f"shingles/{shard:06d}.parquet")
+    loc.fs.create_dir(stage.work(ctx, "shingles").path, recursive=True)
+    chunks = [(i, out.slice(i, SET_ROW_GROUP)) for i in range(0, max(out.num_rows, 1), SET_ROW_GROUP)]
+    _write_table_atomic(loc, chunks, out.schema)
+    return len(gids)
+
+
+def _remote_sets(stage, ctx, gids: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """(sorted gids, their sets) for first endpoints, reading only the row groups that hold them."""
+    found_g, found_s = [], []
     for s in np.unique(shard_of(gids)):
-        mine = gids[shard_of(gids) == s]
-        sets = _shingles(_texts(stage, int(s), row_of(mine)), p.ngram, p.char_ngrams)
-        out.update(zip(mine.tolist(), sets, strict=True))
-    return out
+        want = gids[shard_of(gids) == s]
+        loc = stage.work(ctx, f"shingles/{int(s):06d}.parquet")
+        pf = pq.ParquetFile(loc.fs.open_input_file(loc.path))
+        for g in range(pf.num_row_groups):
+            st = pf.metadata.row_group(g).column(0).statistics
+            if st is None or not st.has_min_max:
+                continue
+            lo, hi = np.searchsorted(want, [st.min, st.max + 1])
+            if hi == lo:
+                continue
+            t = pf.read_row_group(g, use_threads=False)
+            tg = t.column("gid").to_numpy()
+            pick = np.flatnonzero(np.isin(tg, want[lo:hi], assume_unique=True))
+            found_g.append(tg[pick])
+            col = t.column("shingles").combine_chunks()
+            found_s.extend(col.values.to_numpy()[col.offsets[i].as_py():col.offsets[i + 1].as_py()] for i in pick)
+    g = np.concatenate(found_g) if found_g else np.empty(0, np.uint64)
+    order = np.argsort(g)
+    return g[order], [found_s[i] for i in order]
 
 
 def verify_shard(stage, shard: int, ctx) -> tuple[int, int]:
-    tables = []
-    for p in range(stage.parts):
-        t = read_label(stage.work(ctx, f"edges/p{p:05d}.parquet"), shard)
-        if t is not None:
-            tables.append(t)
-    edges = pa.concat_tables(tables) if tables else pa.table({"a": pa.array([], pa.uint64()), "b": pa.array([], pa.uint64())})
-    if edges.num_rows:  # the same pair comes from several bands (and partitions): check it once
-        e = np.unique(np.stack([edges.column("a").to_numpy(), edges.column("b").to_numpy()], axis=1), axis=0)
-        edges = pa.table({"a": pa.array(e[:, 0], pa.uint64()), "b": pa.array(e[:, 1], pa.uint64())})
-    a, b = edges.column("a").to_numpy(), edges.column("b").to_numpy()
-    sets = _shingle_map(stage, np.concatenate([a, b]))
+    t = _labelled(stage, ctx, "edges", shard, ["a", "b"])
+    if t is not None and t.num_rows:  # the same pair comes from several bands: check it once
+        e = np.unique(np.stack([t.column("a").to_numpy(), t.column("b").to_numpy()], axis=1), axis=0)
+    else:
+        e = np.empty((0, 2), np.uint64)
+    a, b = e[:, 0], e[:, 1]
+    b_rows = np.unique(row_of(b))
+    b_sets = _sets(stage, shard, b_rows)
+    a_gids, a_sets = _remote_sets(stage, ctx, np.unique(a))
+    bv, bo = b_sets.values.to_numpy(), b_sets.offsets.to_numpy()
+    ia, ib = np.searchsorted(a_gids, a), np.searchsorted(b_rows, row_of(b))
     ok = np.zeros(len(a), bool)
     th = stage.params.threshold
-    for i, (x, y) in enumerate(zip(a.tolist(), b.tolist(), strict=True)):
-        sx, sy = sets[x], sets[y]
-        inter = len(np.intersect1d(sx, sy, assume_unique=True))
-        union = len(sx) + len(sy) - inter
+    for i in range(len(a)):
+        sa, sb = a_sets[ia[i]], bv[bo[ib[i]] : bo[ib[i] + 1]]
+        inter = len(np.intersect1d(sa, sb, assume_unique=True))
+        union = len(sa) + len(sb) - inter
         ok[i] = union > 0 and inter / union >= th
-    kept = edges.filter(pa.array(ok))
+    kept = pa.table({"a": pa.array(a[ok], pa.uint64()), "b": pa.array(b[ok], pa.uint64())})
     loc = stage.work(ctx, f"verified/{shard:06d}.parquet")
     loc.fs.create_dir(stage.work(ctx, "verified").path, recursive=True)
     _write_table_atomic(loc, [(0, kept)], kept.schema)

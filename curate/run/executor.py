@@ -439,6 +439,8 @@ class _Pool:
     def get(self):
         if self.pool is None:
             ctx = mp.get_context("forkserver")
+            # Workers fork from a server that imported these once: each starts in milliseconds.
+            ctx.set_forkserver_preload(["curate.run.executor", "curate.stages.base", "pyarrow.parquet", "pyarrow.compute", "numpy"])
             self.q = ctx.Queue()
             self.pool = cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_init_worker,
                                                initargs=(self.q,))

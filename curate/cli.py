@@ -453,6 +453,9 @@ def _n(v) -> str:
 
 
 def main() -> None:
+    from curate.run.executor import tune_malloc
+
+    tune_malloc()
     cli(prog_name="curate")
 
 

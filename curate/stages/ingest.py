@@ -152,7 +152,7 @@ class Ingest(Stage):
             with _open_stream(f) as stream:
                 first = next(jsonl.iter_line_blocks(stream, f.loc.uri, 8 << 20), None)
             if first is not None:  # an empty first file says nothing about the fields: look further
-                return jsonl.sniff_schema(first.data, f.loc.uri, self.params.text_field)
+                return jsonl.sniff_schema(first.raw, f.loc.uri, self.params.text_field)
         return pa.schema([(self.params.text_field, pa.string())])
 
     # -- one task ---------------------------------------------------------------------------
@@ -195,7 +195,7 @@ class Ingest(Stage):
             for block in jsonl.iter_line_blocks(stream, _where(f)):
                 first = ordinal
                 if f.loc is None and ordinal == 0:  # stdin: the schema comes from its first block
-                    self.schema = self._schema_from(jsonl.sniff_schema(block.data, "stdin", p.text_field))
+                    self.schema = self._schema_from(jsonl.sniff_schema(block.raw, "stdin", p.text_field))
                     schema = self._raw_schema()
                 try:
                     table = jsonl.parse_block(block.data, schema)
@@ -212,7 +212,7 @@ class Ingest(Stage):
                             hint="fix the line, or pass --on-bad-record skip to set bad lines aside (counted, and kept in --rejects)",
                         ) from None
                     bad_set = {ln for ln, _, _ in bad}
-                    lines = block.data.split(b"\n")
+                    lines = block.raw.split(b"\n")
                     good = b"\n".join(ln for i, ln in enumerate(lines) if block.first_line + i not in bad_set)
                     table = jsonl.parse_block(good, schema) if good.strip() else schema.empty_table()
                     # Bad lines keep their place in the numbering: ordinals count records in the file.
@@ -260,16 +260,19 @@ class Ingest(Stage):
         ordinal = offset = 0
         with _open_stream(f) as stream:
             for block in jsonl.iter_line_blocks(stream, _where(f)):
-                # Strip CR before looking for blank lines: in a CRLF file a blank line is b"\r".
-                lines = [ln[:-1] if ln.endswith(b"\r") else ln for ln in block.data.split(b"\n")]
-                blank = sum(1 for ln in lines if not ln)
-                res.count("blank_lines", blank)
-                arr = pa.array([ln for ln in lines if ln], pa.binary())
+                # Split, strip CR and drop blank lines in Arrow; Python sees lines only on bad UTF-8.
+                whole = pa.BinaryArray.from_buffers(pa.binary(), 1, [None, pa.py_buffer(np.array([0, len(block.data)], np.int32)), pa.py_buffer(block.data)])
+                lines = pc.list_flatten(pc.split_pattern(whole, "\n"))
+                lines = _rstrip_cr(lines)
+                nonblank = pc.greater(pc.binary_length(lines), 0)
+                res.count("blank_lines", len(lines) - pc.sum(nonblank).as_py())
+                arr = lines.filter(nonblank)
                 try:
                     text = pc.cast(arr, pa.string())
                 except pa.ArrowInvalid:
-                    res.count("utf8_replaced", self._raise_or_skip_utf8(f, block, lines))
-                    text = pa.array([ln.decode("utf-8", "replace") for ln in lines if ln], pa.string())
+                    py_lines = [ln[:-1] if ln.endswith(b"\r") else ln for ln in block.raw.split(b"\n")]
+                    res.count("utf8_replaced", self._raise_or_skip_utf8(f, block, py_lines))
+                    text = pa.array([ln.decode("utf-8", "replace") for ln in py_lines if ln], pa.string())
                 yield pa.table({self.params.text_field: text}), ordinal, block.end_offset - offset, None
                 offset = block.end_offset
                 ordinal += len(text)
@@ -469,6 +472,14 @@ class _Roller:
         for w in (self.writer, self.rej):
             if w is not None:
                 w.abort()
+
+
+def _rstrip_cr(lines: pa.Array) -> pa.Array:
+    """Drop one trailing CR of each line (CRLF files), on bytes: UTF-8 is checked afterwards."""
+    ends_cr = pc.ends_with(lines, "\r")
+    if not pc.any(ends_cr).as_py():
+        return lines
+    return pc.if_else(ends_cr, pc.binary_slice(lines, 0, -1), lines)
 
 
 def _text_bytes(batch: pa.RecordBatch) -> int:

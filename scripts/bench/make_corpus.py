@@ -117,9 +117,18 @@ def ingest(jsonl: Path, parquet: Path, curate: Path, workers: int) -> dict:
     if p.returncode != 0:
         sys.exit(f"make_corpus: {' '.join(cmd)} failed ({p.returncode}):\n{p.stderr}")
     summary = json.loads(p.stdout.strip().splitlines()[-1])
+    seconds = round(time.monotonic() - t0, 2)
+    import pyarrow.parquet as pq
+
     shards = sorted(x.name for x in parquet.glob("part-*.parquet"))
-    return {"command": " ".join(cmd), "seconds": round(time.monotonic() - t0, 2), "rows": summary["rows_out"],
-            "shards": len(shards), "parquet_bytes": sum((parquet / s).stat().st_size for s in shards)}
+    shape = []
+    for s in shards:
+        md = pq.ParquetFile(parquet / s).metadata
+        shape.append({"name": s, "rows": md.num_rows, "row_groups": md.num_row_groups,
+                      "max_row_group_bytes": max(md.row_group(g).total_byte_size for g in range(md.num_row_groups))})
+    rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+    return {"command": " ".join(cmd), "curate_git": rev, "seconds": seconds, "rows": summary["rows_out"],
+            "shards": len(shards), "parquet_bytes": sum((parquet / s).stat().st_size for s in shards), "shard_list": shape}
 
 
 def build(size: str, seed: int, data: Path = DATA, curate: Path = CURATE, workers: int = 2,

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The peers curate is measured against, in their own git-ignored venv (never in curate's).
+set -euo pipefail
+cd "$(dirname "$0")"
+VENV=.venv-peers
+if [ ! -x "$VENV/bin/python" ]; then
+  python3 -m venv "$VENV"
+  "$VENV/bin/python" -m pip install -q --upgrade pip
+fi
+"$VENV/bin/python" -m pip install -q datasketch rensa datatrove 'xxhash<4' tokenizers nltk pyarrow numpy psutil
+"$VENV/bin/python" -c "import datasketch, rensa, datatrove; print('peers:', 'datasketch', datasketch.__version__ if hasattr(datasketch,'__version__') else '?', 'datatrove', datatrove.__version__ if hasattr(datatrove,'__version__') else '?')"

@@ -231,3 +231,31 @@ def test_identical_bytes_whatever_the_worker_count(sample_dataset, tmp_path, fmt
     a, b = shard_bytes(tmp_path / "j1"), shard_bytes(tmp_path / "j2")
     assert list(a) == [f"part-{i:05d}.{fmt}" for i in range(4)]
     assert a == b
+
+
+def test_binary_columns_export_as_base64(tmp_path):
+    import base64
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tests.conftest import run
+
+    d = tmp_path / "in"
+    d.mkdir()
+    pq.write_table(pa.table({"id": ["a", "b"], "text": ["x", "y"], "blob": pa.array([b"\x00\xff", None], pa.binary())}), d / "part-00000.parquet")
+    r = run("export", d, "-", "--format", "jsonl")
+    assert r.exit_code == 0
+    rows = [json.loads(x) for x in r.stdout.splitlines()]
+    assert rows[0]["blob"] == base64.b64encode(b"\x00\xff").decode() and rows[1]["blob"] is None
+
+
+def test_stdin_input_never_counts_as_already_complete(sample_dataset, tmp_path):
+    from tests.conftest import curate_proc
+
+    out = tmp_path / "o"
+    data = curate_proc("export", sample_dataset / "part-00000.parquet", "-", "--format", "jsonl").stdout
+    assert curate_proc("ingest", "-", out, "-q", input=data).returncode == 0
+    r = curate_proc("ingest", "-", out, "-q", input=data)
+    assert r.returncode == 1 and b"--overwrite" in r.stderr

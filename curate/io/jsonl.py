@@ -241,7 +241,12 @@ def _json_value(arr: pa.Array) -> pa.Array:
         out = pc.if_else(finite, s, pa.scalar(None, pa.string()))
     elif pa.types.is_temporal(t) or pa.types.is_decimal(t) or pa.types.is_dictionary(t):
         out = _json_string(pc.cast(arr, pa.string()))
-    else:  # nested and binary values: exact but slower, per value
+    elif pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
+        import base64  # bytes have no JSON form: base64, the usual convention
+
+        out = pa.array([None if v is None else base64.b64encode(v).decode() for v in arr.to_pylist()], pa.string())
+        out = _json_string(out)
+    else:  # nested values: exact but slower, per value
         out = pa.array([None if v is None else json.dumps(_finite(v), ensure_ascii=False, default=str, allow_nan=False)
                         for v in arr.to_pylist()], pa.string())
     return pc.fill_null(out, "null")

@@ -359,7 +359,7 @@ def execute(stage: Stage, out_uri: str, opts: RunOptions, input_locations: list[
 
     if mf.is_complete(out):
         existing = mf.read_manifest(out) or {}
-        if existing.get("plan") == record:
+        if existing.get("plan") == record and record["input"] != "stdin":  # a stream cannot be compared
             log.info(f"{stage.name}: {out.uri} is already complete; nothing to do (--overwrite redoes it)")
             return _summary_from_manifest(stage, out, existing, len(tasks), time.monotonic() - t0)
         raise OutputError(

@@ -662,3 +662,14 @@ def test_minhash_components_on_disk_when_memory_is_tiny(sample_dataset, minhash_
     assert manifest(out)["phases"]["components"]["counters"]["memory_mapped_arrays"] >= 2
     assert (out / "_work" / "components" / "parent.bin").exists()
     assert snapshot(out) == snapshot(minhash_verified[0])
+
+
+@pytest.mark.parametrize("num_perm", [64, 128, 256])
+@pytest.mark.parametrize("threshold", [0.5, 0.7, 0.8, 0.9])
+def test_optimal_bands_match_datasketch(num_perm, threshold):
+    from datasketch.lsh import _optimal_param
+
+    from curate.stages.dedup_minhash import optimal_bands
+
+    for weights in ((0.5, 0.5), (0.05, 0.95)):
+        assert optimal_bands(threshold, num_perm, *weights) == _optimal_param(threshold, num_perm, *weights)

@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 SAMPLE := data/sample
+KENLM := $(BIN)/lmplz
 
 .PHONY: demo test setup sample lint bench clean
 
@@ -18,10 +19,14 @@ $(STAMP): pyproject.toml setup.py curate/_native.c curate/_unicode_tables.h
 sample: $(STAMP)
 	$(BIN)/python scripts/make_sample_corpus.py --out $(SAMPLE)
 
-demo: sample
+# KenLM's lmplz/build_binary, built once from the kenlm sdist and cached in the venv
+$(KENLM): scripts/build_kenlm.sh | $(STAMP)
+	bash scripts/build_kenlm.sh $(VENV)
+
+demo: sample $(KENLM)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
 
-test: sample
+test: sample $(KENLM)
 	$(BIN)/python -m pytest -q tests
 
 lint: $(STAMP)

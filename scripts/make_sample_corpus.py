@@ -346,7 +346,7 @@ def shuffle_apart(records: list[dict], rng: random.Random) -> None:
     while True:
         rng.shuffle(records)
         if all(base_id(a["doc_id"]) != base_id(b["doc_id"])
-               for a, b in zip(records, records[1:])):
+               for a, b in zip(records, records[1:], strict=False)):
             return
 
 

@@ -35,16 +35,21 @@ def _wait_for_markers(out: Path, n: int, proc: subprocess.Popen, timeout: float 
     raise AssertionError("no progress")
 
 
+def _kill9_after(out: Path, markers: int, *args) -> None:
+    """Start `curate *args`, kill -9 it once `markers` tasks are done; nothing may look complete."""
+    proc = _start(*args)
+    _wait_for_markers(out, markers, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "_SUCCESS").exists()
+
+
 def test_kill9_then_resume_gives_identical_output(sample_dataset, tmp_path):
     ref = tmp_path / "ref"
     assert run("export", sample_dataset, ref, "--shard-size", "8", "-j", "1", "-q").exit_code == 0
 
     out = tmp_path / "out"
-    proc = _start("export", sample_dataset, out, "--shard-size", "8", "-j", "1", "-q")
-    _wait_for_markers(out, 20, proc)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert not (out / "_SUCCESS").exists()
+    _kill9_after(out, 20, "export", sample_dataset, out, "--shard-size", "8", "-j", "1", "-q")
     assert not (out / "_manifest.json").exists()
 
     # A killed output is not a dataset anyone may read.
@@ -65,12 +70,8 @@ def test_kill9_during_ingest_then_resume(sample_raw, tmp_path):
     ref = tmp_path / "ref"
     assert run("ingest", sample_raw, ref, "--shard-size", "20", "-j", "1", "-q").exit_code == 0
     out = tmp_path / "out"
-    # One input file per task: kill after the first file's pieces are committed.
-    proc = _start("ingest", sample_raw, out, "--shard-size", "20", "-j", "1", "-q")
-    _wait_for_markers(out, 1, proc)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert not (out / "_SUCCESS").exists()
+    # The sample is one ingest task: killed once its pieces are committed, before they are renamed.
+    _kill9_after(out, 1, "ingest", sample_raw, out, "--shard-size", "20", "-j", "1", "-q")
     r = curate_proc("ingest", sample_raw, out, "--shard-size", "20", "-j", "1")
     assert r.returncode == 0, r.stderr.decode()
     assert shard_bytes(out) == shard_bytes(ref)
@@ -124,10 +125,7 @@ def test_rerun_of_complete_output_is_a_no_op(sample_dataset, tmp_path):
 
 def test_resume_with_other_params_is_refused(sample_dataset, tmp_path):
     out = tmp_path / "out"
-    proc = _start("export", sample_dataset, out, "--shard-size", "8", "-j", "1", "-q")
-    _wait_for_markers(out, 3, proc)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    _kill9_after(out, 3, "export", sample_dataset, out, "--shard-size", "8", "-j", "1", "-q")
     r = run("export", sample_dataset, out, "--shard-size", "9")
     assert r.exit_code == 1
     assert "different" in r.stderr and "--overwrite" in r.stderr
@@ -156,10 +154,7 @@ def test_overwrite_with_task_is_a_usage_error(sample_dataset, tmp_path):
 
 def test_stale_tmp_file_is_never_trusted(sample_dataset, tmp_path):
     out = tmp_path / "out"
-    proc = _start("export", sample_dataset, out, "--shard-size", "8", "-j", "1", "-q")
-    _wait_for_markers(out, 3, proc)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    _kill9_after(out, 3, "export", sample_dataset, out, "--shard-size", "8", "-j", "1", "-q")
     # Pretend a writer died mid-file: a hidden temp file with half a shard.
     (out / ".part-00100.jsonl.zst.tmp-1-abcd").write_bytes(b"half")
     assert run("export", sample_dataset, out, "--shard-size", "8", "-q").exit_code == 0

@@ -74,7 +74,7 @@ def cli(ctx: click.Context, config: str | None) -> None:
       curate ingest docs.jsonl - | curate export - - --format jsonl | head
 
     Options also come from the environment (CURATE_WORKERS, CURATE_TASK, CURATE_PROGRESS,
-    CURATE_CONFIG) and from --config FILE.toml; the command line wins.
+    CURATE_MEMORY, CURATE_CONFIG) and from --config FILE.toml; the command line wins.
     """
     if config:
         from curate.config import load_default_map
@@ -426,7 +426,9 @@ def dedup_paragraphs(dataset, out, unit, norm, min_chars, mode, keep, rejects, m
 @click.option("--num-perm", type=click.IntRange(min=1, max=1024), default=128, show_default=True, help="MinHash permutations.")
 @click.option("--bands", type=click.IntRange(min=1), default=None, help="LSH bands [default: minimise false positive + negative area at --threshold].")
 @click.option("--rows", type=click.IntRange(min=1), default=None, help="Rows per band (with --bands).")
-@click.option("--verify", is_flag=True, help="Check each candidate pair's true Jaccard before joining clusters (fewer false merges).")
+@click.option("--verify", is_flag=True,
+              help="Check each candidate pair's true Jaccard before joining clusters; the default banding then favours "
+                   "recall (16 x 8 at 0.8). Recommended: on the benchmarks recall 0.99 instead of 0.91, for ~15% more time.")
 @dedup_options
 @run_options
 @output_options

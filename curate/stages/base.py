@@ -36,7 +36,27 @@ def mark_rejected(batch, reason: str, **extra):
 STDIN_SHARD = "part-00000.parquet"
 
 
-class MapStage(Stage):
+class DatasetInput:
+    """Identity and lineage of a stage whose input is a Dataset (or '-')."""
+
+    dataset: Dataset
+    _stdin_manifest: dict | None = None
+
+    def input_manifest(self) -> dict | None:
+        return self.dataset.manifest if not self.dataset.stdin else self._stdin_manifest
+
+    def input_identity(self) -> str | None:
+        if self.dataset.manifest is not None:
+            return digest(self.dataset.manifest)
+        if self.dataset.stdin:
+            return "stdin"
+        return digest({"files": [[s.name, s.size] for s in self.dataset.shards]})
+
+    def input_uri(self) -> str:
+        return self.dataset.uri
+
+
+class MapStage(DatasetInput, Stage):
     """Subclasses implement transform(batch) -> (kept, rejected or None) and may add counters.
 
     `rejected` rows carry a `reject_reason` column; kept + rejected must equal the batch's rows.
@@ -59,19 +79,6 @@ class MapStage(Stage):
         if self.needs_text:
             check_text_column(self._schema, self.dataset.shards[0].loc.uri)
         return [Task(shard_output_name(s), i, s.size) for i, s in enumerate(self.dataset.shards)]
-
-    def input_manifest(self) -> dict | None:
-        return self.dataset.manifest if not self.dataset.stdin else self._stdin_manifest
-
-    def input_identity(self) -> str | None:
-        if self.dataset.manifest is not None:
-            return digest(self.dataset.manifest)
-        if self.dataset.stdin:
-            return "stdin"
-        return digest({"files": [[s.name, s.size] for s in self.dataset.shards]})
-
-    def input_uri(self) -> str:
-        return self.dataset.uri
 
     # -- one task ---------------------------------------------------------------------------
     def transform(self, batch: pa.RecordBatch, result) -> tuple[pa.RecordBatch, pa.RecordBatch | None]:

@@ -173,36 +173,32 @@ def write_partitioned(loc: Location, table: pa.Table, labels: np.ndarray) -> Non
     _write_table_atomic(loc, pieces, table.schema)
 
 
+def _label_groups(md: pq.FileMetaData, label: int | None) -> list[int]:
+    """Row groups of one label of a partitioned work file (None: every row group)."""
+    if label is None:
+        return list(range(md.num_row_groups))
+    return json.loads((md.metadata or {}).get(PARTS_KEY, b"{}")).get(str(label), [])
+
+
 def read_label(loc: Location, label: int, columns: list[str] | None = None) -> pa.Table | None:
     """The rows of one label from a partitioned work file (None when it has none)."""
     pf = pq.ParquetFile(loc.fs.open_input_file(loc.path))
-    meta = pf.metadata.metadata or {}
-    parts = json.loads(meta.get(PARTS_KEY, b"{}"))
-    groups = parts.get(str(label))
+    groups = _label_groups(pf.metadata, label)
     if not groups:
         return None
     return pf.read_row_groups(groups, columns=columns, use_threads=False)
 
 
-def label_bytes(loc: Location, label: int) -> int:
-    pf = pq.ParquetFile(loc.fs.open_input_file(loc.path))
-    parts = json.loads((pf.metadata.metadata or {}).get(PARTS_KEY, b"{}"))
-    return sum(pf.metadata.row_group(g).total_byte_size for g in parts.get(str(label), []))
-
-
 # ---- grouping by key -----------------------------------------------------------------------
 
 
-def group_min(keys: list[np.ndarray], order: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For rows grouped by equal keys: (row order sorted, representative row of each row's group,
-    group size of each row), the representative being the row with the smallest `order` tuple.
-
-    Everything is in sorted order: result[0] is the permutation that sorts the rows.
-    """
+def group_min(keys: list[np.ndarray], order: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """For rows grouped by equal keys: (representative row of each row's group, group size of
+    each row), in row order; the representative is the row with the smallest `order` tuple."""
     n = len(keys[0])
     if n == 0:
         e = np.empty(0, np.int64)
-        return e, e, e
+        return e, e
     # lexsort: last key is primary -> (keys..., order...) with keys most significant
     perm = np.lexsort(tuple(reversed(keys + order)))
     new_group = np.zeros(n, bool)
@@ -213,8 +209,16 @@ def group_min(keys: list[np.ndarray], order: list[np.ndarray]) -> tuple[np.ndarr
     starts = np.flatnonzero(new_group)
     group_id = np.cumsum(new_group) - 1
     sizes = np.diff(np.append(starts, n))
-    rep = perm[starts][group_id]
-    return perm, rep, sizes[group_id]
+    rep, size = np.empty(n, np.int64), np.empty(n, np.int64)
+    rep[perm] = perm[starts][group_id]
+    size[perm] = sizes[group_id]
+    return rep, size
+
+
+def _group_in_memory(tables: list[pa.Table], keys, order, emit) -> None:
+    t = pa.concat_tables(tables).combine_chunks()
+    rep, size = group_min([t.column(c).to_numpy() for c in keys], [t.column(c).to_numpy() for c in order])
+    emit(t, t, rep, size)
 
 
 def spill_dir(out: Location, phase: str, task: str) -> Location:
@@ -228,12 +232,7 @@ def _source_tables(sources, columns):
     """Yield the tables of (file, label) sources one row group at a time (label None: all)."""
     for loc, label in sources:
         pf = pq.ParquetFile(loc.fs.open_input_file(loc.path))
-        if label is None:
-            groups = range(pf.num_row_groups)
-        else:
-            parts = json.loads((pf.metadata.metadata or {}).get(PARTS_KEY, b"{}"))
-            groups = parts.get(str(label), [])
-        for g in groups:
+        for g in _label_groups(pf.metadata, label):
             yield pf.read_row_group(g, columns=columns, use_threads=False)
 
 
@@ -241,11 +240,7 @@ def _sources_bytes(sources) -> int:
     total = 0
     for loc, label in sources:
         md = pq.ParquetFile(loc.fs.open_input_file(loc.path)).metadata
-        if label is None:
-            total += sum(md.row_group(g).total_byte_size for g in range(md.num_row_groups))
-        else:
-            parts = json.loads((md.metadata or {}).get(PARTS_KEY, b"{}"))
-            total += sum(md.row_group(g).total_byte_size for g in parts.get(str(label), []))
+        total += sum(md.row_group(g).total_byte_size for g in _label_groups(md, label))
     return total
 
 
@@ -264,15 +259,8 @@ def reduce_groups(sources, columns: list[str], keys: list[str], order: list[str]
         return
     if _sources_bytes(sources) * 3 <= budget:
         tables = list(_source_tables(sources, columns))
-        if not tables:
-            return
-        t = pa.concat_tables(tables).combine_chunks()
-        k = [t.column(c).to_numpy() for c in keys]
-        o = [t.column(c).to_numpy() for c in order]
-        perm, rep, size = group_min(k, o)
-        inv = np.empty_like(perm)
-        inv[perm] = np.arange(len(perm))
-        emit(t, t, rep[inv], size[inv])
+        if tables:
+            _group_in_memory(tables, keys, order, emit)
         return
     counters["spilled_partitions"] = counters.get("spilled_partitions", 0) + 1
     _spill_and_recurse(sources, columns, keys, order, budget, spill, emit, used_bits, counters)
@@ -324,13 +312,7 @@ def _stream_one_key(sources, columns, keys, order, emit) -> None:
             first = [x[0] for x in others]
         if t.num_rows and any((x != f).any() for x, f in zip(others, first, strict=True)):
             # keys[0] collided but the full keys differ (a 1-in-2^64 event): group in memory.
-            tables = list(_source_tables(sources, columns))
-            t = pa.concat_tables(tables).combine_chunks()
-            k = [t.column(c).to_numpy() for c in keys]
-            perm, rep, size = group_min(k, [t.column(c).to_numpy() for c in order])
-            inv = np.empty_like(perm)
-            inv[perm] = np.arange(len(perm))
-            emit(t, t, rep[inv], size[inv])
+            _group_in_memory(list(_source_tables(sources, columns)), keys, order, emit)
             return
         o = [t.column(c).to_numpy() for c in order]
         i = int(np.lexsort(tuple(reversed(o)))[0])

@@ -16,9 +16,9 @@ from curate.io.atomic import commit, needs_rename, tmp_sibling
 from curate.io.dataset import Dataset, check_same_schema, open_stdin_stream, stream_manifest
 from curate.io.jsonl import encode_jsonl
 from curate.io.location import Location
-from curate.io.manifest import digest
 from curate.io.parquet import iter_batches, open_parquet, read_schema
 from curate.run.executor import Stage, Task, TaskContext
+from curate.stages.base import DatasetInput
 
 FORMATS = ("jsonl", "jsonl.gz", "jsonl.zst", "parquet")
 _CODEC = {"jsonl": None, "jsonl.gz": "gzip", "jsonl.zst": "zstd"}
@@ -32,7 +32,7 @@ class ExportParams:
     columns: tuple[str, ...] | None = None
 
 
-class Export(Stage):
+class Export(DatasetInput, Stage):
     name = "export"
 
     def __init__(self, dataset: Dataset, params: ExportParams):
@@ -41,17 +41,6 @@ class Export(Stage):
         self.dataset = dataset
         self.params = params
         self._stdin_manifest = None
-
-    def input_uri(self) -> str:
-        return self.dataset.uri
-
-    def input_manifest(self) -> dict | None:
-        return self.dataset.manifest if not self.dataset.stdin else self._stdin_manifest
-
-    def input_identity(self) -> str | None:
-        if self.dataset.manifest is not None:
-            return digest(self.dataset.manifest)
-        return "stdin" if self.dataset.stdin else digest({"files": [[s.name, s.size] for s in self.dataset.shards]})
 
     def plan(self) -> list[Task]:
         ext = self.params.format

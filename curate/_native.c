@@ -188,8 +188,102 @@ static inline uint64_t shingle_hash(const uint8_t *t, size_t len, const int64_t 
     return murmur64(t + a0, a1 - a0, seed);
 }
 
+/* The permutations: value_k(h) = ((a_k * h + b_k) mod 2^64) >> 32 for a 32-bit shingle hash h
+ * (multiply-add-shift). With a = ahi * 2^32 + alo this is ((alo * h + b) >> 32) + ahi * h mod 2^32:
+ * two 32x32->64 multiplies, which SIMD has (pmuludq) where a 64-bit multiply has none. Every path
+ * below computes the same integers, so signatures do not depend on the CPU. */
+typedef struct { uint64_t *lo, *hi; const uint64_t *b; Py_ssize_t k; } Perms;
+
+static void perms_scalar(const Perms *p, Py_ssize_t k0, const uint32_t *hs, size_t n, uint32_t *row) {
+    for (Py_ssize_t k = k0; k < p->k; k++) {
+        const uint64_t lo = p->lo[k], b = p->b[k]; const uint32_t hi = (uint32_t)p->hi[k];
+        uint32_t m = 0xFFFFFFFFu;
+        for (size_t u = 0; u < n; u++) {
+            uint32_t v = (uint32_t)((lo * hs[u] + b) >> 32) + hi * hs[u];
+            m = v < m ? v : m;
+        }
+        row[k] = m;
+    }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+/* 16 permutations at a time, 4 per register in 64-bit lanes (the low 32 bits hold the value), the
+ * running minima kept in registers over all shingles of the document. */
+__attribute__((target("avx2")))
+static void perms_avx2(const Perms *p, const uint32_t *hs, size_t n, uint32_t *row) {
+    Py_ssize_t k = 0;
+    for (; k + 16 <= p->k; k += 16) {
+        const __m256i *lo = (const __m256i *)(p->lo + k), *hi = (const __m256i *)(p->hi + k);
+        const __m256i *b = (const __m256i *)(p->b + k);
+        __m256i l0 = _mm256_loadu_si256(lo), l1 = _mm256_loadu_si256(lo + 1), l2 = _mm256_loadu_si256(lo + 2), l3 = _mm256_loadu_si256(lo + 3);
+        __m256i h0 = _mm256_loadu_si256(hi), h1 = _mm256_loadu_si256(hi + 1), h2 = _mm256_loadu_si256(hi + 2), h3 = _mm256_loadu_si256(hi + 3);
+        __m256i m0 = _mm256_set1_epi32(-1), m1 = m0, m2 = m0, m3 = m0;
+        for (size_t u = 0; u < n; u++) {
+            const __m256i x = _mm256_set1_epi64x((long long)hs[u]);
+#define CURATE_PERM4(m, l, h, j) m = _mm256_min_epu32(m, _mm256_add_epi32(_mm256_srli_epi64( \
+        _mm256_add_epi64(_mm256_mul_epu32(l, x), _mm256_loadu_si256(b + j)), 32), _mm256_mul_epu32(h, x)))
+            CURATE_PERM4(m0, l0, h0, 0); CURATE_PERM4(m1, l1, h1, 1); CURATE_PERM4(m2, l2, h2, 2); CURATE_PERM4(m3, l3, h3, 3);
+#undef CURATE_PERM4
+        }
+        uint32_t t[32];
+        _mm256_storeu_si256((__m256i *)t, m0); _mm256_storeu_si256((__m256i *)(t + 8), m1);
+        _mm256_storeu_si256((__m256i *)(t + 16), m2); _mm256_storeu_si256((__m256i *)(t + 24), m3);
+        for (int q = 0; q < 16; q++) row[k + q] = t[2 * q];
+    }
+    perms_scalar(p, k, hs, n, row);
+}
+
+__attribute__((target("sse4.1")))
+static void perms_sse41(const Perms *p, const uint32_t *hs, size_t n, uint32_t *row) {
+    Py_ssize_t k = 0;
+    for (; k + 8 <= p->k; k += 8) {
+        const __m128i *lo = (const __m128i *)(p->lo + k), *hi = (const __m128i *)(p->hi + k);
+        const __m128i *b = (const __m128i *)(p->b + k);
+        __m128i l0 = _mm_loadu_si128(lo), l1 = _mm_loadu_si128(lo + 1), l2 = _mm_loadu_si128(lo + 2), l3 = _mm_loadu_si128(lo + 3);
+        __m128i h0 = _mm_loadu_si128(hi), h1 = _mm_loadu_si128(hi + 1), h2 = _mm_loadu_si128(hi + 2), h3 = _mm_loadu_si128(hi + 3);
+        __m128i m0 = _mm_set1_epi32(-1), m1 = m0, m2 = m0, m3 = m0;
+        for (size_t u = 0; u < n; u++) {
+            const __m128i x = _mm_set1_epi64x((long long)hs[u]);
+#define CURATE_PERM2(m, l, h, j) m = _mm_min_epu32(m, _mm_add_epi32(_mm_srli_epi64( \
+        _mm_add_epi64(_mm_mul_epu32(l, x), _mm_loadu_si128(b + j)), 32), _mm_mul_epu32(h, x)))
+            CURATE_PERM2(m0, l0, h0, 0); CURATE_PERM2(m1, l1, h1, 1); CURATE_PERM2(m2, l2, h2, 2); CURATE_PERM2(m3, l3, h3, 3);
+#undef CURATE_PERM2
+        }
+        uint32_t t[16];
+        _mm_storeu_si128((__m128i *)t, m0); _mm_storeu_si128((__m128i *)(t + 4), m1);
+        _mm_storeu_si128((__m128i *)(t + 8), m2); _mm_storeu_si128((__m128i *)(t + 12), m3);
+        for (int q = 0; q < 8; q++) row[k + q] = t[2 * q];
+    }
+    perms_scalar(p, k, hs, n, row);
+}
+
+static int simd_level(void) {
+    static int level = -1;
+    if (level < 0) {
+        const char *force = getenv("CURATE_SIMD");  /* "scalar", "sse4.1": for tests of each path */
+        __builtin_cpu_init();
+        level = __builtin_cpu_supports("avx2") ? 2 : __builtin_cpu_supports("sse4.1") ? 1 : 0;
+        if (force && strcmp(force, "scalar") == 0) level = 0;
+        else if (force && strcmp(force, "sse4.1") == 0 && level > 1) level = 1;
+    }
+    return level;
+}
+
+static void apply_perms(const Perms *p, const uint32_t *hs, size_t n, uint32_t *row, int level) {
+    if (level == 2) perms_avx2(p, hs, n, row);
+    else if (level == 1) perms_sse41(p, hs, n, row);
+    else perms_scalar(p, 0, hs, n, row);
+}
+#else
+static int simd_level(void) { return 0; }
+static void apply_perms(const Perms *p, const uint32_t *hs, size_t n, uint32_t *row, int level) {
+    (void)level; perms_scalar(p, 0, hs, n, row);
+}
+#endif
+
 /* minhash(offsets, data, wide, char_mode, ngram, a, b, out_sig, out_count, seed)
- * out_sig: uint32[n*K], K = len(a) = len(b) (uint64 each); value_k = (a_k*h + b_k) >> 32.
+ * out_sig: uint32[n*K], K = len(a) = len(b) (uint64 each); value_k = (a_k*h + b_k) >> 32 (see Perms).
  * out_count: int64[n] shingles per document (0: empty document, signature all 0xFFFFFFFF). */
 static PyObject *py_minhash(PyObject *self, PyObject *args) {
     PyObject *o, *d, *pa_, *pb_, *psig, *pcnt; int wide, char_mode, ngram; unsigned long long seed;
@@ -211,10 +305,13 @@ static PyObject *py_minhash(PyObject *self, PyObject *args) {
     uint32_t *sig = (uint32_t *)sb.buf;
     int64_t *cnt = (int64_t *)cb.buf;
     const uint8_t *base = (const uint8_t *)s.data.buf;
-    int failed = 0;
+    int failed = 0, level = simd_level();
     Py_BEGIN_ALLOW_THREADS
     int64_t *starts = NULL; size_t cap = 0;
     uint32_t *hs = NULL; size_t hcap = 0;
+    Perms perms = {(uint64_t *)malloc((size_t)K * 8), (uint64_t *)malloc((size_t)K * 8), B, K};
+    if (!perms.lo || !perms.hi) failed = 1;
+    else for (Py_ssize_t k = 0; k < K; k++) { perms.lo[k] = A[k] & 0xFFFFFFFFu; perms.hi[k] = A[k] >> 32; }
     for (Py_ssize_t i = 0; i < s.n && !failed; i++) {
         int64_t lo = off_at(&s, i), hi = off_at(&s, i + 1);
         const uint8_t *t = base + lo; size_t len = (size_t)(hi - lo);
@@ -240,21 +337,12 @@ static PyObject *py_minhash(PyObject *self, PyObject *args) {
         }
         /* 32 bits of each shingle hash: the permutations below map 32-bit inputs */
         for (size_t u = 0; u < nsh; u++) hs[u] = (uint32_t)shingle_hash(t, len, starts, nu, u, ngram, char_mode, seed);
-        /* permutation k of shingle h: (a_k * h + b_k) >> 32 over 64 bits; the inner loop over
-           shingles is a plain min-reduction the compiler vectorises. */
-        for (Py_ssize_t k = 0; k < K; k++) {
-            const uint64_t ak = A[k], bk = B[k];
-            uint32_t m = 0xFFFFFFFFu;
-            for (size_t u = 0; u < nsh; u++) {
-                uint32_t v = (uint32_t)((ak * (uint64_t)hs[u] + bk) >> 32);
-                m = v < m ? v : m;
-            }
-            row[k] = m;
-        }
+        apply_perms(&perms, hs, nsh, row, level);
         cnt[i] = (int64_t)nsh;
     }
     free(starts);
     free(hs);
+    free(perms.lo); free(perms.hi);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&cb); PyBuffer_Release(&sb); PyBuffer_Release(&ab); PyBuffer_Release(&bb); release_strings(&s);
     if (failed) return PyErr_NoMemory();

@@ -13,6 +13,9 @@ from click.testing import CliRunner
 
 from curate.cli import cli
 
+# Small test inputs would otherwise always run in one process: make -j N use its pool of workers.
+os.environ["CURATE_POOL_MIN_BYTES"] = "0"
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "sample"
 

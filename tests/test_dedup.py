@@ -673,3 +673,44 @@ def test_optimal_bands_match_datasketch(num_perm, threshold):
 
     for weights in ((0.5, 0.5), (0.05, 0.95)):
         assert optimal_bands(threshold, num_perm, *weights) == _optimal_param(threshold, num_perm, *weights)
+
+
+SIG_SCRIPT = """
+import hashlib, sys, pyarrow as pa
+from curate.stages.dedup_minhash import signatures
+texts = pa.array(sys.stdin.read().split("\\x1e"))
+for nperm in (128, 100, 7):
+    sig, cnt = signatures(texts, 5, None, nperm)
+    print(hashlib.sha256(sig.tobytes() + cnt.tobytes()).hexdigest())
+"""
+
+
+def test_minhash_signatures_equal_the_formula_on_every_cpu_path():
+    """Every SIMD path (AVX2, SSE4.1, scalar) gives the integers of the formula, for permutation
+    counts that are and are not multiples of the vector width."""
+    import hashlib
+
+    import numpy as np
+
+    from curate.stages.dedup_minhash import permutations, signatures
+
+    import gzip
+
+    with gzip.open(SAMPLE / "raw" / "docs-00.jsonl.gz", "rt") as f:
+        texts = [json.loads(line)["text"] for line, _ in zip(f, range(300))]
+    assert len(texts) == 300
+    texts += ["", "one", "!!! ...", "a b c d e f g"]
+    expected = []
+    for nperm in (128, 100, 7):
+        a, b = permutations(nperm)
+        sig, cnt = signatures(pa.array(texts), 5, None, nperm)
+        for i, t in enumerate(texts):
+            h = shingle_set(t, 5, None)
+            assert cnt[i] >= len(h)
+            want = ((a[:, None] * h[None, :] + b[:, None]) >> np.uint64(32)).astype(np.uint32).min(axis=1) if len(h) else np.full(nperm, 0xFFFFFFFF, np.uint32)
+            assert (sig[i] == want).all(), (nperm, i)
+        expected.append(hashlib.sha256(sig.tobytes() + cnt.tobytes()).hexdigest())
+    for level in ("avx2", "sse4.1", "scalar"):
+        env = {**__import__("os").environ, "CURATE_SIMD": level}
+        out = subprocess.run([sys.executable, "-c", SIG_SCRIPT], input="\x1e".join(texts), env=env, capture_output=True, text=True, check=True).stdout.split()
+        assert out == expected, level

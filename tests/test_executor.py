@@ -88,3 +88,27 @@ def test_input_is_never_modified(sample_dataset, tmp_path):
     ds = open_dataset(str(sample_dataset))
     _run(DropShort(ds, MinChars(600)), tmp_path / "o", workers=2, rejects=str(tmp_path / "r"))
     assert {p.name: p.read_bytes() for p in sample_dataset.iterdir() if p.is_file()} == before
+
+
+class WhichProcess(MapStage):
+    """Counts the rows it saw in the driver process versus in a worker."""
+
+    name = "which_process"
+
+    def transform(self, batch, result):
+        import os
+
+        result.count("in_driver" if os.getpid() == self.params.min_chars else "in_worker", batch.num_rows)
+        return batch, None
+
+
+def test_small_inputs_stay_in_one_process_whatever_j_says(sample_dataset, tmp_path, monkeypatch):
+    import os
+
+    ds, driver = open_dataset(str(sample_dataset)), MinChars(os.getpid())  # the pid travels to the workers
+    monkeypatch.setenv("CURATE_POOL_MIN_BYTES", str(1 << 30))
+    s = _run(WhichProcess(ds, driver), tmp_path / "small", workers=2)
+    assert s.counters.get("in_driver") == s.rows_in and "in_worker" not in s.counters
+    monkeypatch.setenv("CURATE_POOL_MIN_BYTES", "0")
+    s = _run(WhichProcess(ds, driver), tmp_path / "pooled", workers=2)
+    assert s.counters.get("in_worker") == s.rows_in and "in_driver" not in s.counters

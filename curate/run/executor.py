@@ -8,9 +8,7 @@ marker is simply run again from scratch; its output is a pure function of its sp
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import json
-import multiprocessing as mp
 import os
 import queue
 import time
@@ -27,6 +25,9 @@ from curate.io.location import STDIO, Location, info, locate
 from curate.run.progress import Reporter
 
 WORK = "_work"
+# Below this much input a run stays in one process whatever -j says: starting a pool of workers
+# (~0.3 s each on a small machine) costs more than it saves. Tests set it to 0 to use the pool.
+POOL_MIN_BYTES = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -394,6 +395,7 @@ def execute(stage: Stage, out_uri: str, opts: RunOptions, input_locations: list[
 
 def _run_phases(stage, phases, out, rejects, record, opts, summary, pools, t0) -> RunSummary:
     tasks = phases[-1].tasks
+    small = sum(t.size for t in phases[0].tasks) < int(os.environ.get("CURATE_POOL_MIN_BYTES", POOL_MIN_BYTES))
     for k, ph in enumerate(phases):
         last = k == len(phases) - 1
         mine = ph.tasks if opts.task is None else ph.tasks[opts.task[0] :: opts.task[1]]
@@ -406,7 +408,7 @@ def _run_phases(stage, phases, out, rejects, record, opts, summary, pools, t0) -
         label = stage.name if len(phases) == 1 else f"{stage.name} {ph.name} ({k + 1}/{len(phases)})"
         reporter = Reporter(label, len(pending), sum(t.size for t in pending), opts.progress)
         try:
-            if opts.workers <= 1 or len(pending) <= 1:
+            if opts.workers <= 1 or len(pending) <= 1 or small:
                 _run_inline(stage, ph, last, pending, out, rejects, reporter)
             else:
                 _run_pool(stage, ph, last, pending, out, rejects, reporter, pools)
@@ -452,6 +454,9 @@ class _Pool:
 
     def get(self):
         if self.pool is None:
+            import concurrent.futures as cf  # only runs with workers pay for these imports
+            import multiprocessing as mp
+
             ctx = mp.get_context("forkserver")
             # Workers fork from a server that imported these once: each starts in milliseconds.
             ctx.set_forkserver_preload(["curate.run.executor", "curate.stages.base", "pyarrow.parquet", "pyarrow.compute", "numpy"])
@@ -475,6 +480,8 @@ class _Pool:
 
 def _run_pool(stage: Stage, phase: Phase, last: bool, tasks: list[Task], out: Location, rejects: Location | None,
               reporter: Reporter, pools: _Pool) -> None:
+    import concurrent.futures as cf
+
     pool, q = pools.get()
     futures = {pool.submit(_pool_entry, stage, phase, last, t, out, rejects): t for t in tasks}
     try:

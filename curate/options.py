@@ -48,6 +48,19 @@ class TaskSlice(click.ParamType):
         return int(m.group(1)), int(m.group(2))
 
 
+class Compression(click.ParamType):
+    name = "CODEC[:LEVEL]"
+
+    def convert(self, value, param, ctx):
+        from curate.io.parquet import parse_compression
+
+        try:
+            codec, level = parse_compression(str(value))
+        except ValueError as e:
+            self.fail(str(e), param, ctx)
+        return codec if level is None else f"{codec}:{level}"
+
+
 def _apply(options):
     def deco(f):
         for opt in reversed(options):
@@ -74,12 +87,17 @@ run_options = _apply(
         click.option("--keep-work", is_flag=True, help="Keep OUT/_work (intermediate files and done-markers) after success."),
         click.option("--progress", type=click.Choice(["auto", "bar", "plain", "none"]), default="auto", show_default=True,
                      envvar="CURATE_PROGRESS", help="Progress display: a bar on a terminal, plain lines in cron."),
+        click.option("--compression", type=Compression(), default="zstd:3", show_default=True, envvar="CURATE_COMPRESSION",
+                     show_envvar=True, help="Codec of the shards written: zstd[:LEVEL], lz4, snappy, gzip[:LEVEL], none. "
+                     "zstd:1 writes about 1.7x faster for files ~35% larger."),
     )
 )
 
 
-def make_run_options(workers, task_slice, overwrite, keep_work, progress, rejects=None, quiet=False) -> RunOptions:
+def make_run_options(workers, task_slice, overwrite, keep_work, progress, compression="zstd:3", rejects=None,
+                     quiet=False) -> RunOptions:
     return RunOptions(
+        compression=compression,
         workers=workers or default_workers(),
         task=task_slice,
         overwrite=overwrite,

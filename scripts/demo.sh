@@ -26,8 +26,8 @@ echo >&2
 say "dedup exact: identical documents (after whitespace normalisation), rejects keep every removed row"
 curate dedup exact "$OUT/raw" "$OUT/exact" --rejects "$OUT/exact_rejects" --overwrite
 
-say "dedup minhash --verify: near duplicates (word 5-grams, Jaccard >= 0.8, each candidate pair checked)"
-curate dedup minhash "$OUT/exact" "$OUT/near" --verify --rejects "$OUT/near_rejects" --overwrite
+say "dedup minhash: near duplicates (word 5-grams, Jaccard >= 0.8, each candidate pair checked)"
+curate dedup minhash "$OUT/exact" "$OUT/near" --rejects "$OUT/near_rejects" --overwrite
 
 say "what dedup removed: a few near duplicates and the documents kept in their place"
 curate head "$OUT/near_rejects" -n 3 --columns id,dup_of,reject_reason --width 70

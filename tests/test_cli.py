@@ -170,3 +170,25 @@ def test_info_lineage_grows_with_each_stage(sample_dataset, tmp_path):
     assert data["shards"] == 3 and data["rows"] == len(read_rows(sample_dataset))
     human = ok(run("info", tmp_path / "flat", "--shards"))
     assert "part-00002.parquet" in human.stdout and "export" in human.stdout
+
+
+def test_compression_option_sets_the_codec_and_is_part_of_the_plan(sample_dataset, tmp_path):
+    out = tmp_path / "o"
+    r = run("export", sample_dataset, out, "--format", "parquet", "--compression", "zstd:1", "-j", "1", "-q", "--keep-work")
+    assert r.exit_code == 0, r.output
+    codecs = {pq.ParquetFile(f).metadata.row_group(0).column(0).compression for f in out.glob("part-*.parquet")}
+    assert codecs == {"ZSTD"}
+    assert json.loads((out / "_manifest.json").read_text())["plan"]["compression"] == "zstd:1"
+    r = run("export", sample_dataset, tmp_path / "s", "--format", "parquet", "--compression", "snappy", "-j", "1", "-q")
+    assert r.exit_code == 0, r.output
+    assert {pq.ParquetFile(f).metadata.row_group(0).column(0).compression for f in (tmp_path / "s").glob("part-*.parquet")} == {"SNAPPY"}
+    # an unfinished run is not resumed under another codec: its shards would differ
+    (out / "_SUCCESS").unlink()
+    r = run("export", sample_dataset, out, "--format", "parquet", "--compression", "lz4", "-j", "1", "-q")
+    assert r.exit_code != 0 and "compression" in r.output
+
+
+@pytest.mark.parametrize("value", ["foo", "snappy:2", "zstd:x"])
+def test_bad_compression_is_a_usage_error(sample_dataset, tmp_path, value):
+    r = run("dedup", "exact", sample_dataset, tmp_path / "o", "--compression", value)
+    assert r.exit_code == 2 and "--compression" in r.output

@@ -462,11 +462,18 @@ def test_minhash_verify_recall_and_precision(sample_dataset, minhash_verified):
     assert {c["id"] for c in clusters(out)} >= gone
 
 
-def test_minhash_default_banding_keeps_precision(sample_dataset, tmp_path):
-    rej = tmp_path / "rej"
-    out = dedup("minhash", sample_dataset, tmp_path / "out", "--rejects", rej, "-j", "1")
+def test_minhash_verifies_by_default(sample_dataset, minhash_verified, tmp_path):
+    out = dedup("minhash", sample_dataset, tmp_path / "out", "-j", "1")
     m = manifest(out)
-    assert (m["params"]["lsh_bands"], m["params"]["lsh_rows"]) == (9, 13)
+    assert m["params"]["verify"] is True and (m["params"]["lsh_bands"], m["params"]["lsh_rows"]) == (16, 8)
+    assert snapshot(out) == snapshot(minhash_verified[0])
+
+
+def test_minhash_unverified_banding_keeps_precision(sample_dataset, tmp_path):
+    rej = tmp_path / "rej"
+    out = dedup("minhash", sample_dataset, tmp_path / "out", "--no-verify", "--rejects", rej, "-j", "1")
+    m = manifest(out)
+    assert m["params"]["verify"] is False and (m["params"]["lsh_bands"], m["params"]["lsh_rows"]) == (9, 13)
     rejected = rows_of(rej)
     _check_precision(rejected, _texts(sample_dataset), set(ids(out)))
     assert _recall({r["id"] for r in rejected}, EXACT_PAIRS) == 1.0

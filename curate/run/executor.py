@@ -76,6 +76,7 @@ class RunOptions:
     keep_work: bool = False
     rejects: str | None = None
     progress: str = "auto"  # auto | bar | plain | none
+    compression: str = "zstd:3"  # of output and rejects shards (--compression)
 
 
 @dataclass
@@ -108,6 +109,7 @@ class Stage:
 
     name = "stage"
     seed: int | None = None
+    output_compression: str = "zstd:3"  # set from RunOptions by execute(); travels to the workers with the stage
     params: Any = None
 
     def plan(self) -> list[Task]:
@@ -150,8 +152,10 @@ class Stage:
 class TaskContext:
     """What a running task may touch: its output folder, the rejects folder, counters, progress."""
 
-    def __init__(self, out: Location | None, rejects: Location | None, result: TaskResult, progress, stream=None):
+    def __init__(self, out: Location | None, rejects: Location | None, result: TaskResult, progress, stream=None,
+                 compression: str = "zstd:3"):
         self.out = out
+        self.compression = compression
         self.rejects = rejects
         self.result = result
         self._progress = progress
@@ -169,7 +173,7 @@ class TaskContext:
             return StreamShard(self.stream, schema)
         from curate.io.parquet import ShardWriter
 
-        return ShardWriter(self.out.child(name), schema)
+        return ShardWriter(self.out.child(name), schema, compression=self.compression)
 
     def open_rejects(self, name: str, schema):
         """A writer for rejected rows, or None when --rejects was not given."""
@@ -177,7 +181,7 @@ class TaskContext:
             return None
         from curate.io.parquet import ShardWriter
 
-        return ShardWriter(self.rejects.child(name), schema)
+        return ShardWriter(self.rejects.child(name), schema, compression=self.compression)
 
 
 # ---- worker side -------------------------------------------------------------------------
@@ -221,7 +225,7 @@ def _run_one(stage: Stage, phase: Phase, last: bool, task: Task, out: Location |
         _prepared.add(id(stage))
     t0 = time.monotonic()
     result = TaskResult(task.name)
-    getattr(stage, phase.method)(task, TaskContext(out, rejects, result, progress, stream))
+    getattr(stage, phase.method)(task, TaskContext(out, rejects, result, progress, stream, stage.output_compression))
     result.seconds = round(time.monotonic() - t0, 3)
     if last and result.rows_in != result.rows_out + result.rows_rejected:
         raise RuntimeError(
@@ -307,6 +311,7 @@ def _plan_record(stage: Stage, phases: list[Phase]) -> dict:
         "seed": stage.seed,
         "input": stage.input_identity(),
         "tasks": {ph.name: [t.name for t in ph.tasks] for ph in phases},
+        "compression": stage.output_compression,
     }
 
 
@@ -321,7 +326,7 @@ def _check_plan(out: Location, record: dict) -> None:
         if old == record:
             return
         if old is not None:
-            what = [k for k in ("stage", "curate_version", "params", "seed", "input", "tasks") if old.get(k) != record.get(k)]
+            what = [k for k in ("stage", "curate_version", "params", "seed", "input", "tasks", "compression") if old.get(k) != record.get(k)]
             raise OutputError(
                 f"holds an unfinished run with different {', '.join(what)}",
                 where=out.uri,
@@ -333,6 +338,7 @@ def _check_plan(out: Location, record: dict) -> None:
 def execute(stage: Stage, out_uri: str, opts: RunOptions, input_locations: list[Location] | None = None) -> RunSummary:
     """Run a stage to completion (or this --task slice of it) and return what happened."""
     t0 = time.monotonic()
+    stage.output_compression = opts.compression
     if out_uri == STDIO:
         return _execute_to_stdout(stage, opts, t0)
     if opts.overwrite and opts.task is not None:

@@ -45,7 +45,7 @@ class MinhashParams:
     num_perm: int = 128
     bands: int | None = None
     rows: int | None = None
-    verify: bool = False
+    verify: bool = True
     mode: str = "drop"
     keep: str = "first"
 
@@ -118,9 +118,9 @@ class DedupMinhash(GlobalDedup):
         if p.ngram < 1 or (p.char_ngrams is not None and p.char_ngrams < 1):
             raise UsageError("n-gram sizes must be at least 1")
         super().__init__(dataset, params, memory_per_task)
-        # Without --verify every candidate pair is believed: balance false positives and negatives
-        # (datasketch's criterion). With --verify false positives are caught later, so the banding
-        # favours recall (false negatives weighted 0.95).
+        # Verified (the default), false positives are caught later, so the banding favours recall
+        # (false negatives weighted 0.95). With --no-verify every candidate pair is believed: balance
+        # false positives and negatives (datasketch's criterion).
         weights = (0.05, 0.95) if p.verify else (0.5, 0.5)
         self.bands, self.rows = (p.bands, p.rows) if p.bands is not None else optimal_bands(p.threshold, p.num_perm, *weights)
 

@@ -406,6 +406,14 @@ static PyObject *py_band_keys(PyObject *self, PyObject *args) {
 
 /* ---- normalisation ------------------------------------------------------------------------ */
 
+/* Text after normalisation, in both modes: separators (simple: punctuation, symbols, spaces and
+ * controls; whitespace: spaces and controls only) collapse to one space, none at either end.
+ * simple also lower-cases (the header's map, one code point to one, pyarrow's utf8_lower) and
+ * turns decimal digits into '0'. Every path below writes a space as soon as a separator follows a
+ * kept character and drops one left at the end, which is the same text as waiting for the next
+ * kept character: the only state between bytes is "the last character was a separator", so a SIMD
+ * block and the scalar loop can take turns anywhere. */
+
 static int uclass(uint32_t cp) {
     int lo = 0, hi = N_UCLASS_RANGES - 1;
     while (lo <= hi) {
@@ -417,20 +425,23 @@ static int uclass(uint32_t cp) {
     return 0;
 }
 
-/* ASCII classes: 0 copy, 1 punct/symbol, 2 digit, 3 space/control, 4 upper-case letter */
-static uint8_t ASCII_CLASS[128];
+/* Property index of a code point (see _unicode_tables.h); above UPROP_LIMIT only the class ranges apply. */
+static inline int uprop(uint32_t cp) {
+    if (cp < UPROP_LIMIT) return UPROP_STAGE2[((uint32_t)UPROP_STAGE1[cp >> UPROP_SHIFT] << UPROP_SHIFT) | (cp & UPROP_MASK)];
+    return uclass(cp);
+}
+
+/* ASCII byte -> output byte, 0 for a separator; [0] whitespace mode, [1] simple mode. */
+static uint8_t ASCII_MAP[2][128];
 static void init_ascii(void) {
     for (int c = 0; c < 128; c++) {
-        uint8_t k = 0;
-        if (c < 32 || c == 127 || c == ' ') k = 3;
-        else if (c >= '0' && c <= '9') k = 2;
-        else if (c >= 'A' && c <= 'Z') k = 4;
-        else if (!((c >= 'a' && c <= 'z'))) k = 1;
-        ASCII_CLASS[c] = k;
+        int p = uprop((uint32_t)c), k = UPROP_CLASS[p];
+        ASCII_MAP[0][c] = k == 3 ? 0 : (uint8_t)c;
+        ASCII_MAP[1][c] = (k == 1 || k == 3) ? 0 : k == 2 ? '0' : (uint8_t)(c + UPROP_DELTA[p]);
     }
 }
 
-/* Decode one UTF-8 code point at t[j] (input is valid UTF-8: Arrow checked it). */
+/* Decode one UTF-8 code point at t[j]; malformed bytes decode as they always have (whitespace mode keeps them). */
 static inline uint32_t utf8_at(const uint8_t *t, size_t len, size_t j, size_t *n) {
     uint8_t c = t[j];
     if (c < 0x80) { *n = 1; return c; }
@@ -440,12 +451,201 @@ static inline uint32_t utf8_at(const uint8_t *t, size_t len, size_t j, size_t *n
     *n = 1; return 0xFFFD;
 }
 
+static inline size_t put_utf8(uint8_t *o, uint32_t cp) {
+    if (cp < 0x80) { o[0] = (uint8_t)cp; return 1; }
+    if (cp < 0x800) { o[0] = (uint8_t)(0xC0 | (cp >> 6)); o[1] = (uint8_t)(0x80 | (cp & 0x3F)); return 2; }
+    if (cp < 0x10000) {
+        o[0] = (uint8_t)(0xE0 | (cp >> 12)); o[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
+        o[2] = (uint8_t)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    o[0] = (uint8_t)(0xF0 | (cp >> 18)); o[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3F));
+    o[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F)); o[3] = (uint8_t)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* One character at t[j], the scalar way; returns its length in bytes. */
+static inline size_t norm_char(const uint8_t *t, size_t len, size_t j, uint8_t *out, size_t *w, int *sep, int simple) {
+    uint8_t c = t[j];
+    if (c < 0x80) {
+        uint8_t m = ASCII_MAP[simple][c];
+        if (m) { out[(*w)++] = m; *sep = 0; }
+        else { if (!*sep) out[(*w)++] = ' '; *sep = 1; }
+        return 1;
+    }
+    size_t n; uint32_t cp = utf8_at(t, len, j, &n);
+    int p = cp < 0x80 ? 0 : uprop(cp), k = UPROP_CLASS[p];  /* an overlong form of ASCII: kept, as before */
+    if (k == 3 || (simple && k == 1)) { if (!*sep) out[(*w)++] = ' '; *sep = 1; return n; }
+    *sep = 0;
+    if (simple && k == 2) out[(*w)++] = '0';
+    else if (!simple || UPROP_DELTA[p] == 0) {  /* n <= 4: no memcpy call */
+        uint8_t *o = out + *w;
+        o[0] = c; o[1] = t[j + 1 < len ? j + 1 : j];
+        if (n > 2) { o[2] = t[j + 2]; if (n > 3) o[3] = t[j + 3]; }
+        *w += n;
+    }
+    else *w += put_utf8(out + *w, (uint32_t)((int32_t)cp + UPROP_DELTA[p]));
+    return n;
+}
+
+/* Drop the space a final run of separators wrote (not a ' ' byte inside a malformed UTF-8 sequence). */
+static inline size_t trim_end(size_t w, int sep) { return sep && w ? w - 1 : w; }
+
+static size_t norm_scalar(const uint8_t *t, size_t len, uint8_t *out, int simple) {
+    size_t j = 0, w = 0; int sep = 1;  /* a virtual separator before the text: no leading space */
+    while (j < len) j += norm_char(t, len, j, out, &w, &sep, simple);
+    return trim_end(w, sep);
+}
+
+/* Output bytes the SIMD paths may write past the end of the text's normal form. */
+#define NORM_SLACK 64
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/* COMPRESS[m]: the byte indices of the set bits of m, in order: pshufb packs the kept bytes of 8. */
+static uint64_t COMPRESS[256];
+static void init_compress(void) {
+    for (int m = 0; m < 256; m++) {
+        uint64_t v = 0; int q = 0;
+        for (int b = 0; b < 8; b++) if (m & (1 << b)) v |= (uint64_t)b << (8 * q++);
+        COMPRESS[m] = v;
+    }
+}
+
+/* Store the bytes of m whose bits are set in keep, packed, at o; returns how many. Branch-free:
+ * in simple mode ". " makes blocks with a dropped byte too common to predict. */
+__attribute__((target("sse4.1,popcnt")))
+static inline size_t pack16(__m128i m, unsigned keep, uint8_t *o) {
+    unsigned lo = keep & 0xFF, hi = keep >> 8;
+    const __m128i idx = _mm_set_epi64x((long long)(COMPRESS[hi] + 0x0808080808080808ULL), (long long)COMPRESS[lo]);
+    const __m128i c = _mm_shuffle_epi8(m, idx);
+    size_t a = (size_t)__builtin_popcount(lo);
+    _mm_storel_epi64((__m128i *)o, c);
+    _mm_storel_epi64((__m128i *)(o + a), _mm_unpackhi_epi64(c, c));
+    return a + (size_t)__builtin_popcount(hi);
+}
+
+/* Per block: bytes before the first non-ASCII one are classified at once (separator mask S, mapped
+ * bytes m); a separator is dropped when the byte before it (or the state, for the first) was one.
+ * Non-ASCII characters go through norm_char. An all-ASCII block advances by B without waiting for
+ * its data (the branch is predicted), so loads of later blocks need not wait for this one's mask.
+ * The last partial block is copied to a padded buffer. */
+#define NORM_STEP(LIM, PACK)                                                                           \
+    {                                                                                                 \
+        unsigned lim = (LIM), p = (unsigned)__builtin_ctzll(na | ((uint64_t)1 << lim));                \
+        if (p) {                                                                                      \
+            uint64_t valid = ((uint64_t)1 << p) - 1;                                                  \
+            S &= valid;                                                                               \
+            uint64_t keep = ~(S & ((S << 1) | sep)) & valid;                                          \
+            w += PACK;                                                                                \
+            sep = (S >> (p - 1)) & 1;                                                                 \
+            j += p;                                                                                   \
+        }                                                                                             \
+        if (p < lim) {                                                                                \
+            int s = (int)sep;                                                                         \
+            do j += norm_char(t, len, j, out, &w, &s, simple); while (j < len && t[j] >= 0x80);        \
+            sep = (uint64_t)s;                                                                        \
+        }                                                                                             \
+    }
+
+#define NORM_BLOCK_LOOP(B, CLASSIFY, PACK)                                                              \
+    size_t j = 0, w = 0; uint64_t sep = 1, na, S; uint8_t buf[B];                                     \
+    const uint64_t full = ((uint64_t)1 << B) - 1;                                                     \
+    while (j + B <= len) {                                                                            \
+        const uint8_t *src = t + j;                                                                   \
+        CLASSIFY;                                                                                     \
+        if (__builtin_expect(na == 0, 1)) {                                                           \
+            uint64_t keep = ~(S & ((S << 1) | sep)) & full;                                           \
+            w += PACK;                                                                                \
+            sep = S >> (B - 1);                                                                       \
+            j += B;                                                                                   \
+        } else NORM_STEP(B, PACK)                                                                     \
+    }                                                                                                 \
+    while (j < len) {                                                                                 \
+        const uint8_t *src = buf;                                                                     \
+        memset(buf, 0, B); memcpy(buf, t + j, len - j);                                               \
+        CLASSIFY;                                                                                     \
+        NORM_STEP((unsigned)(len - j), PACK)                                                          \
+    }                                                                                                 \
+    return trim_end(w, (int)sep);
+
+/* Classify 16 (32) bytes: returns them mapped (separators as spaces); *na: non-ASCII mask, *S: separator mask. */
+__attribute__((target("sse4.1,popcnt")))
+static inline __m128i classify16(const uint8_t *src, int simple, uint64_t *na, uint64_t *S) {
+    const __m128i v = _mm_loadu_si128((const __m128i *)src), sp = _mm_set1_epi8(' ');
+    *na = (unsigned)_mm_movemask_epi8(v);
+    if (simple) {
+        const __m128i d0 = _mm_set1_epi8('0'), lv = _mm_or_si128(v, _mm_set1_epi8(0x20));
+        const __m128i l = _mm_sub_epi8(lv, _mm_set1_epi8('a')), d = _mm_sub_epi8(v, d0);
+        const __m128i letter = _mm_cmpeq_epi8(_mm_min_epu8(l, _mm_set1_epi8(25)), l);
+        const __m128i digit = _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d);
+        *S = ~(unsigned)_mm_movemask_epi8(_mm_or_si128(letter, digit)) & 0xFFFFu;
+        return _mm_blendv_epi8(_mm_blendv_epi8(sp, d0, digit), lv, letter);
+    }
+    const __m128i s = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x21)), _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7F)));
+    *S = (unsigned)_mm_movemask_epi8(s);
+    return _mm_blendv_epi8(v, sp, s);
+}
+
+__attribute__((target("avx2,popcnt")))
+static inline __m256i classify32(const uint8_t *src, int simple, uint64_t *na, uint64_t *S) {
+    const __m256i v = _mm256_loadu_si256((const __m256i *)src), sp = _mm256_set1_epi8(' ');
+    *na = (uint32_t)_mm256_movemask_epi8(v);
+    if (simple) {
+        const __m256i d0 = _mm256_set1_epi8('0'), lv = _mm256_or_si256(v, _mm256_set1_epi8(0x20));
+        const __m256i l = _mm256_sub_epi8(lv, _mm256_set1_epi8('a')), d = _mm256_sub_epi8(v, d0);
+        const __m256i letter = _mm256_cmpeq_epi8(_mm256_min_epu8(l, _mm256_set1_epi8(25)), l);
+        const __m256i digit = _mm256_cmpeq_epi8(_mm256_min_epu8(d, _mm256_set1_epi8(9)), d);
+        *S = ~(uint32_t)_mm256_movemask_epi8(_mm256_or_si256(letter, digit));
+        return _mm256_blendv_epi8(_mm256_blendv_epi8(sp, d0, digit), lv, letter);
+    }
+    const __m256i s = _mm256_or_si256(_mm256_cmpgt_epi8(_mm256_set1_epi8(0x21), v),
+                                      _mm256_cmpeq_epi8(v, _mm256_set1_epi8(0x7F)));
+    *S = (uint32_t)_mm256_movemask_epi8(s);
+    return _mm256_blendv_epi8(v, sp, s);
+}
+
+/* In whitespace mode nearly every block keeps all its bytes: then one store is cheaper. */
+__attribute__((target("avx2,popcnt")))
+static inline size_t pack32(__m256i m, uint32_t keep, uint8_t *o, int simple) {
+    if (!simple && keep == 0xFFFFFFFFu) { _mm256_storeu_si256((__m256i *)o, m); return 32; }
+    size_t a = pack16(_mm256_castsi256_si128(m), keep & 0xFFFF, o);
+    return a + pack16(_mm256_extracti128_si256(m, 1), keep >> 16, o + a);
+}
+
+__attribute__((target("sse4.1,popcnt")))
+static size_t norm_sse41(const uint8_t *t, size_t len, uint8_t *out, int simple) {
+    __m128i m;
+    NORM_BLOCK_LOOP(16, m = classify16(src, simple, &na, &S), pack16(m, (unsigned)keep, out + w))
+}
+
+__attribute__((target("avx2,popcnt")))
+static size_t norm_avx2(const uint8_t *t, size_t len, uint8_t *out, int simple) {
+    __m256i m;
+    NORM_BLOCK_LOOP(32, m = classify32(src, simple, &na, &S), pack32(m, (uint32_t)keep, out + w, simple))
+}
+#undef NORM_BLOCK_LOOP
+#undef NORM_STEP
+
+static size_t norm_doc(const uint8_t *t, size_t len, uint8_t *out, int simple, int level) {
+    if (level == 2) return norm_avx2(t, len, out, simple);
+    if (level == 1) return norm_sse41(t, len, out, simple);
+    return norm_scalar(t, len, out, simple);
+}
+#else
+static void init_compress(void) {}
+static size_t norm_doc(const uint8_t *t, size_t len, uint8_t *out, int simple, int level) {
+    (void)level; return norm_scalar(t, len, out, simple);
+}
+#endif
+
+/* Output bytes a text of `len` bytes may need: lower case can turn 2 bytes into 3 (U+023A -> U+2C65). */
+static inline int64_t norm_room(int64_t len, int simple) { return (simple ? len + len / 2 : len) + NORM_SLACK; }
+
 /* normalize(offsets, data, wide, out_offsets int64[n+1], out_data, simple) -> bytes used
- * simple=1: ASCII upper -> lower (callers lower-case other scripts with pyarrow first),
- * punctuation and symbols -> space, decimal digits -> '0', whitespace and controls collapsed
- * to one space, no leading or trailing space.
- * simple=0 ("whitespace"): only whitespace and controls collapsed to one space, trimmed.
- * Output is never longer than input. */
+ * out_data needs total + NORM_SLACK bytes (simple: 1.5 * total + NORM_SLACK), total = the input's bytes.
+ * simple=1: lower-case (Unicode, pyarrow's map), punctuation and symbols -> space, decimal digits
+ * -> '0', whitespace and controls collapsed to one space, no leading or trailing space.
+ * simple=0 ("whitespace"): only whitespace and controls collapsed to one space, trimmed. */
 static PyObject *py_normalize(PyObject *self, PyObject *args) {
     PyObject *o, *d, *po, *pd; int wide, simple;
     if (!PyArg_ParseTuple(args, "OOpOOp", &o, &d, &wide, &po, &pd, &simple)) return NULL;
@@ -454,37 +654,54 @@ static PyObject *py_normalize(PyObject *self, PyObject *args) {
     if (check_bounds(&s) < 0) { release_strings(&s); return NULL; }
     if (get_out(po, &ob, (s.n + 1) * 8) < 0) { release_strings(&s); return NULL; }
     int64_t total = s.n ? off_at(&s, s.n) - off_at(&s, 0) : 0;
-    if (get_out(pd, &db, total) < 0) { PyBuffer_Release(&ob); release_strings(&s); return NULL; }
+    if (get_out(pd, &db, norm_room(total, simple)) < 0) { PyBuffer_Release(&ob); release_strings(&s); return NULL; }
     const uint8_t *base = (const uint8_t *)s.data.buf;
     int64_t *oo = (int64_t *)ob.buf; uint8_t *out = (uint8_t *)db.buf;
     int64_t w = 0;
+    int level = simd_level();
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < s.n; i++) {
         int64_t lo = off_at(&s, i), hi = off_at(&s, i + 1);
-        const uint8_t *t = base + lo; size_t len = (size_t)(hi - lo);
         oo[i] = w;
-        int pending_space = 0, any = 0;
-        size_t j = 0;
-        while (j < len) {
-            uint8_t c = t[j];
-            int k; size_t n = 1;
-            if (c < 0x80) k = ASCII_CLASS[c];
-            else { uint32_t cp = utf8_at(t, len, j, &n); k = uclass(cp); }
-            if (!simple && k != 3) k = 0;
-            if (k == 1 || k == 3) { pending_space = 1; j += n; continue; }
-            if (pending_space && any) out[w++] = ' ';
-            pending_space = 0; any = 1;
-            if (k == 2) out[w++] = '0';
-            else if (k == 4) out[w++] = (uint8_t)(c + 32);
-            else if (n == 1) out[w++] = c;
-            else { memcpy(out + w, t + j, n); w += (int64_t)n; }
-            j += n;
-        }
+        w += (int64_t)norm_doc(base + lo, (size_t)(hi - lo), out + w, simple, level);
     }
     oo[s.n] = w;
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&db); PyBuffer_Release(&ob); release_strings(&s);
     return PyLong_FromLongLong(w);
+}
+
+/* normalize_hash128(offsets, data, wide, out, simple, seed, raw_seed): out[2i], out[2i+1] =
+ * MurmurHash3_x64_128 (seed) of the normal form of string i, or of the raw string (raw_seed) when
+ * the normal form is empty; the same as hash128 after normalize, without the normalised array. */
+static PyObject *py_normalize_hash128(PyObject *self, PyObject *args) {
+    PyObject *o, *d, *out; int wide, simple; unsigned long long seed, raw_seed;
+    if (!PyArg_ParseTuple(args, "OOpOpKK", &o, &d, &wide, &out, &simple, &seed, &raw_seed)) return NULL;
+    Strings s; Py_buffer ob;
+    if (get_strings(o, d, wide, &s) < 0) return NULL;
+    if (check_bounds(&s) < 0 || get_out(out, &ob, s.n * 16) < 0) { release_strings(&s); return NULL; }
+    const uint8_t *base = (const uint8_t *)s.data.buf;
+    uint64_t *res = (uint64_t *)ob.buf;
+    int level = simd_level(), failed = 0;
+    Py_BEGIN_ALLOW_THREADS
+    uint8_t *scratch = NULL; int64_t cap = 0;
+    for (Py_ssize_t i = 0; i < s.n; i++) {
+        int64_t a = off_at(&s, i), b = off_at(&s, i + 1), need = norm_room(b - a, simple);
+        if (need > cap) {
+            int64_t ncap = need > 2 * cap ? need : 2 * cap;
+            uint8_t *p = (uint8_t *)realloc(scratch, (size_t)ncap);
+            if (!p) { failed = 1; break; }
+            scratch = p; cap = ncap;
+        }
+        size_t w = norm_doc(base + a, (size_t)(b - a), scratch, simple, level);
+        if (w) murmur128(scratch, w, seed, res + 2 * i);
+        else murmur128(base + a, (size_t)(b - a), raw_seed, res + 2 * i);
+    }
+    free(scratch);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&ob); release_strings(&s);
+    if (failed) return PyErr_NoMemory();
+    Py_RETURN_NONE;
 }
 
 /* union_find(a int64[m], b int64[m], parent int64[n], init, flatten): join the components of
@@ -527,6 +744,7 @@ static PyMethodDef methods[] = {
     {"normalize", py_normalize, METH_VARARGS, "Simple or whitespace normalisation of each string (see source)."},
     {"union_find", py_union_find, METH_VARARGS, "Connected components: root = smallest node index."},
     {"hash128", py_hash128, METH_VARARGS, "128-bit MurmurHash3 of each string of an Arrow string array."},
+    {"normalize_hash128", py_normalize_hash128, METH_VARARGS, "128-bit MurmurHash3 of each string's normal form."},
     {"minhash", py_minhash, METH_VARARGS, "MinHash signatures of each string's shingles."},
     {"shingle_hashes", py_shingle_hashes, METH_VARARGS, "Sorted distinct shingle hashes of one string."},
     {"band_keys", py_band_keys, METH_VARARGS, "LSH band keys of MinHash signatures."},
@@ -537,5 +755,6 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_native", "curate's 
 
 PyMODINIT_FUNC PyInit__native(void) {
     init_ascii();
+    init_compress();
     return PyModule_Create(&module);
 }

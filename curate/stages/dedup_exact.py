@@ -23,7 +23,7 @@ from curate.stages.dedup_common import (
     write_decisions,
     write_partitioned,
 )
-from curate.text.arrow import hash128, normalize
+from curate.text.arrow import hash128, normalize, normalize_hash128
 
 
 @dataclass(frozen=True)
@@ -55,14 +55,16 @@ class DedupExact(GlobalDedup):
 
     def hash_batch(self, shard: int, row: int, b: pa.RecordBatch) -> pa.Table:
         text = b.column("text")
-        norm = normalize(text, self.params.normalize)
-        h = hash128(norm)
         # A text that normalises to nothing (all punctuation, say) is compared as it is, in
         # another seed's space: "!!!" duplicates "!!!" but not "???".
-        empty = pc.equal(pc.binary_length(norm), 0).to_numpy(zero_copy_only=False)
-        if empty.any():
-            raw = hash128(text, seed=1)
-            h[empty] = raw[empty]
+        if self.params.normalize == "none":
+            norm = normalize(text, "none")  # the text, a null as ""
+            h = hash128(norm)
+            empty = pc.equal(pc.binary_length(norm), 0).to_numpy(zero_copy_only=False)
+            if empty.any():
+                h[empty] = hash128(text, seed=1)[empty]
+        else:  # the same, in one pass
+            h = normalize_hash128(text, self.params.normalize, seed=0, raw_seed=1)
         return pa.table({
             "h1": pa.array(h[:, 0]), "h2": pa.array(h[:, 1]),
             "gid": pa.array(gids(shard, row, b.num_rows)),

@@ -35,18 +35,34 @@ def normalize(arr, mode: str = "simple") -> pa.Array:
     arr = as_string_array(arr)
     if mode == "none":
         return arr
-    if mode not in NORMALIZE_MODES:
-        raise ValueError(f"unknown normalisation {mode!r}")
-    if mode == "simple":
-        import pyarrow.compute as pc
-
-        arr = pc.utf8_lower(arr)
+    check_mode(mode)
+    simple = mode == "simple"
     offsets, data, wide = buffers(arr)
     n = len(arr)
+    total = int(offsets[-1] - offsets[0]) if n else 0
     out_off = np.empty(n + 1, np.int64)
-    out_data = np.empty(max(int(offsets[-1] - offsets[0]) if n else 0, 1), np.uint8)
-    used = _native.normalize(offsets, data, wide, out_off, out_data, mode == "simple")
+    # lower case may grow a character from 2 bytes to 3; the SIMD stores may run 64 bytes past the end
+    out_data = np.empty((total + total // 2 if simple else total) + 64, np.uint8)
+    used = _native.normalize(offsets, data, wide, out_off, out_data, simple)
     return pa.LargeStringArray.from_buffers(n, pa.py_buffer(out_off), pa.py_buffer(out_data[:used]))
+
+
+def check_mode(mode: str) -> None:
+    if mode not in NORMALIZE_MODES:
+        raise ValueError(f"unknown normalisation {mode!r}")
+
+
+def normalize_hash128(arr, mode: str, seed: int = 0, raw_seed: int = 1) -> np.ndarray:
+    """hash128(normalize(arr, mode), seed), except that a string whose normal form is empty gets
+    hash128 of its raw text with raw_seed; one pass, no normalised array (mode whitespace or simple)."""
+    check_mode(mode)
+    if mode == "none":
+        raise ValueError("normalize_hash128 needs a normalisation; hash the text with hash128")
+    arr = as_string_array(arr)
+    offsets, data, wide = buffers(arr)
+    out = np.empty((len(arr), 2), np.uint64)
+    _native.normalize_hash128(offsets, data, wide, out, mode == "simple", seed, raw_seed)
+    return out
 
 
 def hash128(arr, seed: int = 0) -> np.ndarray:

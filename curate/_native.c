@@ -384,6 +384,82 @@ static PyObject *py_shingle_hashes(PyObject *self, PyObject *args) {
     return res;
 }
 
+/* shingle_sets(offsets, data, wide, char_mode, ngram, seed) -> (values, lengths): the sorted
+ * distinct shingle hashes of every string, concatenated (uint64 bytes), and each set's size
+ * (int64 bytes). The same 32 bits minhash() uses, so --verify judges the sets MinHash estimated. */
+static PyObject *py_shingle_sets(PyObject *self, PyObject *args) {
+    PyObject *o, *d; int wide, char_mode, ngram; unsigned long long seed;
+    if (!PyArg_ParseTuple(args, "OOppiK", &o, &d, &wide, &char_mode, &ngram, &seed)) return NULL;
+    Strings s;
+    if (get_strings(o, d, wide, &s) < 0) return NULL;
+    if (check_bounds(&s) < 0) { release_strings(&s); return NULL; }
+    int64_t total = s.n ? off_at(&s, s.n) - off_at(&s, 0) : 0;
+    /* a string of L bytes has at most L + 1 shingles (one for an empty-ish short text) */
+    uint64_t *vals = (uint64_t *)malloc(((size_t)total + (size_t)s.n + 1) * sizeof(uint64_t));
+    int64_t *lens = (int64_t *)malloc(((size_t)s.n + 1) * sizeof(int64_t));
+    int64_t *starts = NULL; size_t cap = 0, w = 0; int failed = !vals || !lens;
+    const uint8_t *base = (const uint8_t *)s.data.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < s.n && !failed; i++) {
+        int64_t lo = off_at(&s, i), hi = off_at(&s, i + 1);
+        const uint8_t *t = base + lo; size_t len = (size_t)(hi - lo);
+        if (cap < len + 1) {
+            int64_t *p = (int64_t *)realloc(starts, (len + 1) * sizeof(int64_t));
+            if (!p) { failed = 1; break; }
+            starts = p; cap = len + 1;
+        }
+        size_t nu = len ? unit_starts(t, len, char_mode, starts) : 0, m = shingle_count(nu, ngram);
+        uint64_t *hs = vals + w;
+        for (size_t u = 0; u < m; u++) hs[u] = (uint32_t)shingle_hash(t, len, starts, nu, u, ngram, char_mode, seed);
+        size_t k = 0;
+        if (m > 0) {
+            qsort(hs, m, sizeof(uint64_t), cmp_u64);
+            for (size_t r = 0; r < m; r++) if (k == 0 || hs[r] != hs[k - 1]) hs[k++] = hs[r];
+        }
+        lens[i] = (int64_t)k; w += k;
+    }
+    free(starts);
+    Py_END_ALLOW_THREADS
+    release_strings(&s);
+    if (failed) { free(vals); free(lens); return PyErr_NoMemory(); }
+    PyObject *res = Py_BuildValue("(y#y#)", (const char *)vals, (Py_ssize_t)(w * 8), (const char *)lens, (Py_ssize_t)(s.n * 8));
+    free(vals); free(lens);
+    return res;
+}
+
+/* jaccard_pairs(a_values uint64, a_offsets int64, ia int64[m], b_values, b_offsets, ib int64[m], out float64[m]):
+ * out[i] = |A ∩ B| / |A ∪ B| of sorted distinct sets A = a set ia[i], B = b set ib[i] (0 if both empty). */
+static PyObject *py_jaccard_pairs(PyObject *self, PyObject *args) {
+    PyObject *o[7]; Py_buffer b[7]; int got = 0, bad = 0;
+    if (!PyArg_ParseTuple(args, "OOOOOOO", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &o[6])) return NULL;
+    for (; got < 7; got++) {
+        if (PyObject_GetBuffer(o[got], &b[got], got == 6 ? PyBUF_WRITABLE : PyBUF_SIMPLE) < 0) break;
+    }
+    if (got < 7) { for (int k = 0; k < got; k++) PyBuffer_Release(&b[k]); return NULL; }
+    const uint64_t *av = b[0].buf, *bv = b[3].buf;
+    const int64_t *ao = b[1].buf, *ia = b[2].buf, *bo = b[4].buf, *ib = b[5].buf;
+    double *out = b[6].buf;
+    Py_ssize_t m = b[2].len / 8, na = b[1].len / 8 - 1, nb = b[4].len / 8 - 1;
+    if (b[5].len / 8 != m || b[6].len / 8 < m) bad = 1;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < m && !bad; i++) {
+        if (ia[i] < 0 || ia[i] >= na || ib[i] < 0 || ib[i] >= nb) { bad = 1; break; }
+        int64_t x = ao[ia[i]], xe = ao[ia[i] + 1], y = bo[ib[i]], ye = bo[ib[i] + 1];
+        if (x < 0 || y < 0 || xe * 8 > b[0].len || ye * 8 > b[3].len) { bad = 1; break; }
+        int64_t inter = 0, size = (xe - x) + (ye - y);
+        while (x < xe && y < ye) {
+            uint64_t p = av[x], q = bv[y];
+            inter += p == q; x += p <= q; y += q <= p;
+        }
+        int64_t uni = size - inter;
+        out[i] = uni > 0 ? (double)inter / (double)uni : 0.0;
+    }
+    Py_END_ALLOW_THREADS
+    for (int k = 0; k < 7; k++) PyBuffer_Release(&b[k]);
+    if (bad) { PyErr_SetString(PyExc_ValueError, "jaccard_pairs: index or offset out of range"); return NULL; }
+    Py_RETURN_NONE;
+}
+
 /* band_keys(sig uint32[n*K], K, bands, rows, out uint64[n*bands]): one 64-bit key per band */
 static PyObject *py_band_keys(PyObject *self, PyObject *args) {
     PyObject *psig, *pout; Py_ssize_t K, bands, rows;
@@ -748,6 +824,8 @@ static PyMethodDef methods[] = {
     {"minhash", py_minhash, METH_VARARGS, "MinHash signatures of each string's shingles."},
     {"shingle_hashes", py_shingle_hashes, METH_VARARGS, "Sorted distinct shingle hashes of one string."},
     {"band_keys", py_band_keys, METH_VARARGS, "LSH band keys of MinHash signatures."},
+    {"shingle_sets", py_shingle_sets, METH_VARARGS, "Sorted distinct shingle hashes of every string, concatenated."},
+    {"jaccard_pairs", py_jaccard_pairs, METH_VARARGS, "Exact Jaccard of pairs of sorted sets."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -42,11 +42,9 @@ def _sets(stage, shard: int, rows: np.ndarray) -> pa.ListArray:
     norm = normalize(pa.concat_arrays(texts) if texts else pa.array([], pa.string()), "simple")
     offsets, data, wide = buffers(norm)
     p = stage.params
-    sets = [_native.shingle_hashes(offsets, data, wide, p.char_ngrams is not None, p.char_ngrams or p.ngram, i, SEED)
-            for i in range(len(norm))]
-    lens = np.array([len(x) // 8 for x in sets], np.int64)
-    values = np.frombuffer(b"".join(sets), np.uint64)
-    return pa.LargeListArray.from_arrays(pa.array(np.concatenate([[0], np.cumsum(lens)]), pa.int64()), pa.array(values, pa.uint64()))
+    values, lens = _native.shingle_sets(offsets, data, wide, p.char_ngrams is not None, p.char_ngrams or p.ngram, SEED)
+    offs = np.concatenate([[0], np.cumsum(np.frombuffer(lens, np.int64))])
+    return pa.LargeListArray.from_arrays(pa.array(offs, pa.int64()), pa.array(np.frombuffer(values, np.uint64), pa.uint64()))
 
 
 def fetch_shard(stage, shard: int, ctx) -> int:
@@ -61,9 +59,10 @@ def fetch_shard(stage, shard: int, ctx) -> int:
     return len(gids)
 
 
-def _remote_sets(stage, ctx, gids: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-    """(sorted gids, their sets) for first endpoints, reading only the row groups that hold them."""
-    found_g, found_s = [], []
+def _remote_sets(stage, ctx, gids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(sorted gids, their sets' values, offsets) for first endpoints, reading only the row groups
+    that hold them."""
+    found_g, found_v, found_len = [], [], []
     for s in np.unique(shard_of(gids)):
         want = gids[shard_of(gids) == s]
         loc = stage.work(ctx, f"shingles/{int(s):06d}.parquet")
@@ -78,12 +77,18 @@ def _remote_sets(stage, ctx, gids: np.ndarray) -> tuple[np.ndarray, list[np.ndar
             t = pf.read_row_group(g, use_threads=False)
             tg = t.column("gid").to_numpy()
             pick = np.flatnonzero(np.isin(tg, want[lo:hi], assume_unique=True))
+            col = t.column("shingles").combine_chunks().take(pa.array(pick))
             found_g.append(tg[pick])
-            col = t.column("shingles").combine_chunks()
-            found_s.extend(col.values.to_numpy()[col.offsets[i].as_py():col.offsets[i + 1].as_py()] for i in pick)
-    g = np.concatenate(found_g) if found_g else np.empty(0, np.uint64)
-    order = np.argsort(g)
-    return g[order], [found_s[i] for i in order]
+            found_v.append(col.flatten().to_numpy())
+            found_len.append(np.diff(col.offsets.to_numpy()))
+    if not found_g:
+        return np.empty(0, np.uint64), np.empty(0, np.uint64), np.zeros(1, np.int64)
+    g, v, lens = np.concatenate(found_g), np.concatenate(found_v), np.concatenate(found_len)
+    starts = np.concatenate([[0], np.cumsum(lens)])[:-1]
+    order = np.argsort(g)  # reorder the sets by gid without a Python loop
+    lens = lens[order]
+    idx = np.repeat(starts[order] - np.concatenate([[0], np.cumsum(lens)])[:-1], lens) + np.arange(lens.sum())
+    return g[order], v[idx], np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
 
 
 def verify_shard(stage, shard: int, ctx) -> tuple[int, int]:
@@ -95,16 +100,12 @@ def verify_shard(stage, shard: int, ctx) -> tuple[int, int]:
     a, b = e[:, 0], e[:, 1]
     b_rows = np.unique(row_of(b))
     b_sets = _sets(stage, shard, b_rows)
-    a_gids, a_sets = _remote_sets(stage, ctx, np.unique(a))
-    bv, bo = b_sets.values.to_numpy(), b_sets.offsets.to_numpy()
-    ia, ib = np.searchsorted(a_gids, a), np.searchsorted(b_rows, row_of(b))
-    ok = np.zeros(len(a), bool)
-    th = stage.params.threshold
-    for i in range(len(a)):
-        sa, sb = a_sets[ia[i]], bv[bo[ib[i]] : bo[ib[i] + 1]]
-        inter = len(np.intersect1d(sa, sb, assume_unique=True))
-        union = len(sa) + len(sb) - inter
-        ok[i] = union > 0 and inter / union >= th
+    a_gids, av, ao = _remote_sets(stage, ctx, np.unique(a))
+    bv, bo = b_sets.values.to_numpy(), b_sets.offsets.to_numpy().astype(np.int64)
+    ia, ib = np.searchsorted(a_gids, a).astype(np.int64), np.searchsorted(b_rows, row_of(b)).astype(np.int64)
+    jac = np.empty(len(a), np.float64)
+    _native.jaccard_pairs(np.ascontiguousarray(av, np.uint64), ao, ia, np.ascontiguousarray(bv, np.uint64), bo, ib, jac)
+    ok = jac >= stage.params.threshold
     kept = pa.table({"a": pa.array(a[ok], pa.uint64()), "b": pa.array(b[ok], pa.uint64())})
     loc = stage.work(ctx, f"verified/{shard:06d}.parquet")
     loc.fs.create_dir(stage.work(ctx, "verified").path, recursive=True)

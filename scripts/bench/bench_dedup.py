@@ -44,7 +44,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +57,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import exact_jaccard  # noqa: E402
 import make_dup_corpus  # noqa: E402
+from measure import measure as _measure  # noqa: E402
 
 ROOT = HERE.parents[1]
 RESULTS = HERE / "results"
@@ -65,81 +65,10 @@ RUNS = HERE / "data" / "_dedup_runs"
 PY = ROOT / ".venv" / "bin" / "python"
 CURATE = ROOT / ".venv" / "bin" / "curate"
 PEERS_PY = HERE / ".venv-peers" / "bin" / "python"
-PAGE = os.sysconf("SC_PAGE_SIZE")
-TIMEOUT = 3600
-
-
-# ---- measuring one process tree ----------------------------------------------------------
-
-
-def _tree(pid: int) -> tuple[int, dict[int, int]]:
-    """(summed RSS bytes, {pid: own user+system clock ticks}) of pid and all its descendants."""
-    kids: dict[int, list[int]] = {}
-    stats: dict[int, bytes] = {}
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/stat", "rb") as f:
-                    st = f.read()
-                rest = st[st.rindex(b")") + 2 :].split()
-                kids.setdefault(int(rest[1]), []).append(int(name))
-                stats[int(name)] = rest
-            except (OSError, ValueError, IndexError):
-                pass
-    total, ticks, todo = 0, {}, [pid]
-    while todo:
-        p = todo.pop()
-        todo.extend(kids.get(p, ()))
-        try:
-            with open(f"/proc/{p}/statm", "rb") as f:
-                total += int(f.read().split()[1]) * PAGE
-            rest = stats[p]
-            ticks[p] = int(rest[11]) + int(rest[12])  # utime + stime of the process itself
-        except (OSError, IndexError, ValueError, KeyError):
-            pass
-    return total, ticks
 
 
 def measure(argv: list[str], env: dict | None = None, interval: float = 0.1) -> dict:
-    """Run argv; wall and CPU seconds, peak tree RSS, stdout; raises on failure."""
-    RUNS.mkdir(parents=True, exist_ok=True)
-    err = RUNS / ".stderr"
-    e = dict(os.environ, **(env or {}))
-    e.pop("PYTHONDONTWRITEBYTECODE", None)  # installed software runs from bytecode caches; so do all contenders
-    with open(err, "wb") as ef:
-        t0 = time.perf_counter()
-        p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=ef, cwd=ROOT, env=e)
-        peak = [0]
-        ticks: dict[int, int] = {}
-        done = threading.Event()
-
-        def poll() -> None:
-            while not done.is_set():
-                rss, t = _tree(p.pid)
-                peak[0] = max(peak[0], rss)
-                for k, v in t.items():
-                    ticks[k] = max(ticks.get(k, 0), v)
-                done.wait(interval)
-
-        th = threading.Thread(target=poll, daemon=True)
-        th.start()
-        timer = threading.Timer(TIMEOUT, p.kill)
-        timer.start()
-        out = p.stdout.read()
-        _, status, ru = os.wait4(p.pid, 0)
-        wall = time.perf_counter() - t0
-        timer.cancel()
-        done.set()
-        th.join()
-    rc = os.waitstatus_to_exitcode(status)
-    if rc != 0:
-        raise RuntimeError(f"failed ({rc}): {' '.join(argv)}\n{err.read_text()[-3000:]}")
-    # CPU of the whole tree: worker processes of a pool are not always reaped by the process we
-    # wait for, so sum each process's own CPU as last polled (misses < interval per process), and
-    # take the kernel's figure when it is larger
-    polled = sum(ticks.values()) / os.sysconf("SC_CLK_TCK")
-    return {"wall_s": wall, "cpu_s": max(ru.ru_utime + ru.ru_stime, polled), "rss_peak": peak[0],
-            "stdout": out.decode(errors="replace")}
+    return _measure(argv, RUNS, ROOT, env, interval)
 
 
 # ---- contenders ----------------------------------------------------------------------------
@@ -179,6 +108,8 @@ def contenders(only: set[str] | None, spacy: bool, corpus_docs: int) -> list[Con
         Contender("curate exact -j2", "exact", "curate", 2, [str(CURATE), "dedup", "exact", "{in}", "{out}", "-j", "2", "-q", "--json"]),
         Contender("read text 1 thread", "exact", "pyarrow", 1, [str(PY), str(HERE / "read_text.py"), "{in}", "--threads", "1"]),
         Contender("read text (threads)", "exact", "pyarrow", 2, [str(PY), str(HERE / "read_text.py"), "{in}"]),
+        Contender("pyarrow copy 1 thread", "exact", "pyarrow", 1,
+                  [str(PY), str(HERE / "read_text.py"), "{in}", "--threads", "1", "--copy", "{out}"]),
     ]
     if spacy:
         cs += [
@@ -323,6 +254,8 @@ def run_corpus(size: str, reps: int, only: set[str] | None, spacy: bool, log) ->
                         r["peer_info"] = info
                     except (ValueError, IndexError):
                         pass
+            elif c.who == "pyarrow":
+                r["loop_s"] = json.loads(r["stdout"].strip().splitlines()[-1])["loop_s"]
             elif c.who == "curate":
                 s = json.loads(r["stdout"].strip().splitlines()[-1])
                 r["removed"] = s["rows_rejected"]
@@ -404,7 +337,16 @@ def tables(res: dict) -> str:
             for a, b in (("curate exact -j1", "read text 1 thread"), ("curate exact -j2", "read text (threads)")):
                 if a in by and b in by and by[a]["runs"] and by[b]["runs"]:
                     r = _ratio(by[b], by[a])
-                    lines.append(f"\n{a} / {b}: {r:.2f}x the time (target: <= 2x)")
+                    lines.append(f"\n{a} / {b}: {r:.2f}x the time, end to end (target: <= 2x)")
+            a, b, cp = by.get("curate exact -j1"), by.get("read text 1 thread"), by.get("pyarrow copy 1 thread")
+            if a and b and a["runs"] and b["runs"]:
+                det = statistics.median(r["phases"]["signature"] + r["phases"]["group"] for r in a["runs"])
+                rd = statistics.median(r["loop_s"] for r in b["runs"])
+                lines.append(f"\ncurate exact -j1 detection (signature + group phases, {det:.2f} task-s) / the read loop "
+                             f"({rd:.2f} s, start-up excluded on both sides): {det / rd:.2f}x")
+            if a and cp and a["runs"] and cp["runs"]:
+                lines.append(f"\ncurate exact -j1 / pyarrow copy 1 thread (read all columns, write zstd-3): "
+                             f"{_ratio(cp, a):.2f}x the time, end to end")
     return "\n".join(lines)
 
 

@@ -1,0 +1,83 @@
+"""Measuring one benchmark command: wall and CPU seconds and the peak summed RSS of its whole
+process tree (pool workers and child programs such as lmplz included), polled from /proc."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+TIMEOUT = 3600
+
+
+def _tree(pid: int) -> tuple[int, dict[int, int]]:
+    """(summed RSS bytes, {pid: own user+system clock ticks}) of pid and all its descendants."""
+    kids: dict[int, list[int]] = {}
+    stats: dict[int, bytes] = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat", "rb") as f:
+                    st = f.read()
+                rest = st[st.rindex(b")") + 2 :].split()
+                kids.setdefault(int(rest[1]), []).append(int(name))
+                stats[int(name)] = rest
+            except (OSError, ValueError, IndexError):
+                pass
+    total, ticks, todo = 0, {}, [pid]
+    while todo:
+        p = todo.pop()
+        todo.extend(kids.get(p, ()))
+        try:
+            with open(f"/proc/{p}/statm", "rb") as f:
+                total += int(f.read().split()[1]) * PAGE
+            rest = stats[p]
+            ticks[p] = int(rest[11]) + int(rest[12])  # utime + stime of the process itself
+        except (OSError, IndexError, ValueError, KeyError):
+            pass
+    return total, ticks
+
+
+def measure(argv: list[str], runs: Path, cwd: Path, env: dict | None = None, interval: float = 0.1) -> dict:
+    """Run argv; wall and CPU seconds, peak tree RSS, stdout; raises on failure."""
+    runs.mkdir(parents=True, exist_ok=True)
+    err = runs / ".stderr"
+    e = dict(os.environ, **(env or {}))
+    e.pop("PYTHONDONTWRITEBYTECODE", None)  # installed software runs from bytecode caches; so do all contenders
+    with open(err, "wb") as ef:
+        t0 = time.perf_counter()
+        p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=ef, cwd=cwd, env=e)
+        peak = [0]
+        ticks: dict[int, int] = {}
+        done = threading.Event()
+
+        def poll() -> None:
+            while not done.is_set():
+                rss, t = _tree(p.pid)
+                peak[0] = max(peak[0], rss)
+                for k, v in t.items():
+                    ticks[k] = max(ticks.get(k, 0), v)
+                done.wait(interval)
+
+        th = threading.Thread(target=poll, daemon=True)
+        th.start()
+        timer = threading.Timer(TIMEOUT, p.kill)
+        timer.start()
+        out = p.stdout.read()
+        _, status, ru = os.wait4(p.pid, 0)
+        wall = time.perf_counter() - t0
+        timer.cancel()
+        done.set()
+        th.join()
+    rc = os.waitstatus_to_exitcode(status)
+    if rc != 0:
+        raise RuntimeError(f"failed ({rc}): {' '.join(argv)}\n{err.read_text()[-3000:]}")
+    # CPU of the whole tree: worker processes of a pool are not always reaped by the process we
+    # wait for, so sum each process's own CPU as last polled (misses < interval per process), and
+    # take the kernel's figure when it is larger
+    polled = sum(ticks.values()) / os.sysconf("SC_CLK_TCK")
+    return {"wall_s": wall, "cpu_s": max(ru.ru_utime + ru.ru_stime, polled), "rss_peak": peak[0],
+            "stdout": out.decode(errors="replace")}

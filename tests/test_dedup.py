@@ -575,6 +575,11 @@ def test_output_independent_of_workers_memory_and_task_slices(sample_dataset, lo
     if kind == "minhash":  # the same candidate pairs, however they were partitioned
         assert manifest(small)["phases"]["verify"]["counters"] == manifest(ref)["phases"]["verify"]["counters"]
 
+    one = run("dedup", kind, inp, tmp_path / "one", "-j", "2", "-q", *opts, env={"CURATE_POOL_MIN_BYTES": str(1 << 40)})
+    assert one.exit_code == 0, one.output
+    assert manifest(tmp_path / "one")["phases"]["edges" if kind == "minhash" else "group"]["tasks"] == 1
+    assert snapshot(tmp_path / "one") == want  # a small input: one process, one partition, the same bytes
+
     calls = _run_slices(kind, inp, tmp_path / "sliced", opts)
     assert calls > 2  # a global stage stops after each phase until every slice of it is done
     assert snapshot(tmp_path / "sliced") == want

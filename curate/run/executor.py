@@ -30,6 +30,10 @@ WORK = "_work"
 POOL_MIN_BYTES = 16 << 20
 
 
+def pool_min_bytes() -> int:
+    return int(os.environ.get("CURATE_POOL_MIN_BYTES", POOL_MIN_BYTES))
+
+
 @dataclass(frozen=True)
 class Task:
     name: str  # unique within a run; also the name of its done-marker
@@ -401,7 +405,7 @@ def execute(stage: Stage, out_uri: str, opts: RunOptions, input_locations: list[
 
 def _run_phases(stage, phases, out, rejects, record, opts, summary, pools, t0) -> RunSummary:
     tasks = phases[-1].tasks
-    small = sum(t.size for t in phases[0].tasks) < int(os.environ.get("CURATE_POOL_MIN_BYTES", POOL_MIN_BYTES))
+    small = sum(t.size for t in phases[0].tasks) < pool_min_bytes()
     for k, ph in enumerate(phases):
         last = k == len(phases) - 1
         mine = ph.tasks if opts.task is None else ph.tasks[opts.task[0] :: opts.task[1]]

@@ -366,7 +366,12 @@ class GlobalDedup(MapStage):
         rows = sum(open_parquet(s.loc).metadata.num_rows for s in self.dataset.shards)
         # Sized from a fixed budget, not --memory: the plan (and so resume and --task across
         # machines) must not depend on the machine; --memory only decides when to spill.
-        self.parts = partition_count(rows * self.rows_per_doc(), self.bytes_per_row, PLAN_BUDGET)
+        # An input that runs in one process anyway (see POOL_MIN_BYTES) gets one partition: four
+        # would only multiply its small work files.
+        from curate.run.executor import pool_min_bytes
+
+        minimum = 1 if self.dataset.total_bytes < pool_min_bytes() else 4
+        self.parts = partition_count(rows * self.rows_per_doc(), self.bytes_per_row, PLAN_BUDGET, minimum)
         groups = [Task(f"p{p:05d}", p) for p in range(self.parts)]
         return [
             Phase(self.first_phase, [Task(t.name, t.spec, t.size) for t in shards], "run_signature"),

@@ -455,6 +455,9 @@ def _n(v) -> str:
     return f"{v:,}" if isinstance(v, int) else "-"
 
 
+import curate.cli_lm  # noqa: E402,F401  (registers ngram and score on the group)
+
+
 def main() -> None:
     from curate.run.executor import tune_malloc
 

@@ -33,6 +33,13 @@ say "what dedup removed: a few near duplicates and the documents kept in their p
 curate head "$OUT/near_rejects" -n 3 --columns id,dup_of,reject_reason --width 70
 echo "the sample corpus has $(grep -c '"exact"' data/sample/truth.jsonl) injected exact and $(grep -c '"near"' data/sample/truth.jsonl) near copies" >&2
 
+say "ngram train: a 4-gram KenLM model of the raw sample itself (SoftDedup), streamed into lmplz"
+curate ngram train "$OUT/raw" "$OUT/models/sample.4gram.bin" --order 4 --memory 1G --overwrite
+
+say "score: CCNet perplexity (ppl) and SoftDedup commonness in one pass over the data"
+curate score "$OUT/raw" "$OUT/scored" --kenlm "$OUT/models/sample.4gram.bin" --commonness "$OUT/models/sample.4gram.bin" --overwrite
+curate head "$OUT/scored" -n 5 --columns id,n_tokens,ppl,commonness --width 100
+
 say "the lineage of the final dataset"
 curate info "$OUT/near"
 

@@ -1,0 +1,104 @@
+"""Commands built on language models: `curate ngram train` and `curate score`."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from curate import log
+from curate.cli import EXIT_CODES, CurateGroup, _finish, _no_json_on_stdout, cli
+from curate.options import make_run_options, output_options, run_options
+
+TOKENIZER_HELP = ("Tokeniser: 'ccnet' (built in: CCNet normalisation, words and punctuation), 'spm:MODEL' (SentencePiece) "
+                  "or 'hf:TOKENIZER.json' (Hugging Face tokenizers).")
+
+
+@cli.group(cls=CurateGroup, epilog=EXIT_CODES)
+def ngram():
+    """N-gram language models (KenLM): train one on a dataset, for `curate score`.
+
+    \b
+    Examples:
+      curate ngram train clean/ models/web.4gram.bin --order 4
+      curate ngram train wiki/ models/wiki.5gram.bin --order 5 --prune "0 0 1" --memory 8G
+    """
+
+
+@ngram.command("train", epilog=EXIT_CODES)
+@click.argument("dataset", metavar="IN")
+@click.argument("model", metavar="MODEL")
+@click.option("--order", type=click.IntRange(2, 10), default=4, show_default=True,
+              help="N-gram order (SoftDedup: 4; CCNet: 5).")
+@click.option("--sample", type=click.FloatRange(0, 1, min_open=True), default=1.0, show_default=True,
+              help="Train on this fraction of the documents, chosen by a seeded hash of their id.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of --sample.")
+@click.option("--memory", default=None, envvar="CURATE_MEMORY", show_envvar=True,
+              help="Sorting memory for lmplz: a size (4G) or a share of RAM (50%) [default: 50%].")
+@click.option("--prune", default=None, help="Drop n-grams seen at most this often, per order, e.g. '0 0 1' (lmplz --prune).")
+@click.option("--tokenizer", default="ccnet", show_default=True, help=TOKENIZER_HELP)
+@click.option("--overwrite", is_flag=True, help="Replace MODEL if it exists.")
+@click.option("--progress", type=click.Choice(["auto", "bar", "plain", "none"]), default="auto", show_default=True,
+              envvar="CURATE_PROGRESS", help="Progress display: a bar on a terminal, plain lines in cron.")
+@output_options
+def ngram_train(dataset, model, order, sample, seed, memory, prune, tokenizer, overwrite, progress, quiet, as_json):
+    """Train a Kneser-Ney n-gram model on IN with KenLM (lmplz, then build_binary).
+
+    The dataset's text is tokenised (one sentence per line of a document) and streamed into lmplz:
+    no copy of the corpus is written. MODEL is a KenLM binary model; MODEL.json beside it records
+    the corpus, order, tokeniser and n-gram counts. lmplz and build_binary are looked up in
+    CURATE_KENLM_BIN, then beside this Python, then on the PATH.
+
+    \b
+    Examples:
+      curate ngram train clean/ models/web.4gram.bin
+      curate ngram train 'crawl/part-00*.parquet' m.bin --order 5 --sample 0.1 --memory 16G
+      curate ngram train raw/ m.bin --tokenizer spm:en.sp.model --prune "0 1 1 2"
+    """
+    from curate.stages.ngram_train import TrainParams, describe, lmplz_memory, parse_prune, train
+
+    log.set_quiet(quiet)
+    params = TrainParams(order=order, sample=sample, seed=seed, memory=lmplz_memory(memory),
+                         prune=parse_prune(prune, order), tokenizer=tokenizer)
+    manifest = train(dataset, model, params, "none" if quiet else progress, overwrite)
+    log.info(f"ngram train: wrote {model}: {describe(manifest)}")
+    if as_json:
+        click.echo(json.dumps({"model": model, **manifest}, sort_keys=True))
+
+
+@cli.command(epilog=EXIT_CODES)
+@click.argument("dataset", metavar="IN")
+@click.argument("out", metavar="OUT")
+@click.option("--kenlm", "kenlm_model", default=None, metavar="MODEL",
+              help="Add ppl (CCNet perplexity: each line a sentence) and n_tokens.")
+@click.option("--commonness", "common_model", default=None, metavar="MODEL",
+              help="Add commonness (SoftDedup: geometric-mean token probability of the document) and logprob.")
+@click.option("--tokenizer", default=None, help=TOKENIZER_HELP + " [default: the one each model was trained with]")
+@run_options
+@output_options
+def score(dataset, out, kenlm_model, common_model, tokenizer, workers, task_slice, overwrite, keep_work, progress,
+          compression, quiet, as_json):
+    """Add score columns to every row: numbers, never verdicts (thresholds live in `curate filter`).
+
+    Several scorers share one read of the data. Models load once per worker process (binary
+    models are memory-mapped, so workers share them). A document without any token gets null
+    scores and n_tokens 0.
+
+    \b
+    Examples:
+      curate score clean/ scored/ --kenlm models/wiki.5gram.bin
+      curate score clean/ scored/ --commonness models/self.4gram.bin -j 8
+      curate score - - --kenlm m.bin < in.arrow | curate export - out.jsonl
+    """
+    from curate.io.dataset import open_dataset
+    from curate.run.executor import execute
+    from curate.stages.base import input_locations
+    from curate.stages.score import Score, ScoreParams
+
+    log.set_quiet(quiet)
+    _no_json_on_stdout(out, as_json)
+    ds = open_dataset(dataset)
+    stage = Score(ds, ScoreParams(kenlm=kenlm_model, commonness=common_model, tokenizer=tokenizer))
+    summary = execute(stage, out, make_run_options(workers, task_slice, overwrite, keep_work, progress, compression,
+                                                   None, quiet), input_locations(ds))
+    _finish(summary, as_json)

@@ -455,6 +455,7 @@ def _n(v) -> str:
     return f"{v:,}" if isinstance(v, int) else "-"
 
 
+import curate.cli_filter  # noqa: E402,F401
 import curate.cli_lm  # noqa: E402,F401  (registers ngram and score on the group)
 
 

@@ -26,9 +26,9 @@ is TRUE: a rule that is null on a row (a missing score) removes it, as SQL's WHE
 To keep such rows say so: --where 'ppl < 500 or ppl is null'. x / 0 is null; NaN is not
 null (it is a value: comparisons follow IEEE). Arithmetic is in float64.
 \b
-quantile(x, q): the smallest value v with at least ceil(q*N) of the N values of x (nulls, NaN left out)
-<= v, over the whole input (x may be an expression: quantile(len(text), 0.1)). A first
-pass summarises each shard with 2,048 values; the value used is a true value of x whose
+quantile(x, q): the smallest value v with at least ceil(q*N) of the N values of x <= v
+(nulls and NaN left out), over the whole input; x may be an expression such as len(text).
+A first pass summarises each shard with 2,048 values; the value used is a true value of x whose
 rank is in [ceil(q*N), ceil(q*N) + N/2048): exact when no shard has more than 2,048
 values, otherwise off by less than 0.05% of N in rank. The same for any -j or --task.
 \b
@@ -40,11 +40,11 @@ removed row fails is its reject_rule. A --where is named by its own text.
 @cli.command("filter", epilog=LANGUAGE + "\n" + EXIT_CODES)
 @click.argument("dataset", metavar="IN")
 @click.argument("out", metavar="[OUT]", required=False)
-@click.option("--where", "wheres", multiple=True, metavar="EXPR",
+@click.option("--where", "where", multiple=True, metavar="EXPR",
               help="A condition every kept row meets (repeatable: all must hold).")
-@click.option("--rule", "rules", multiple=True, metavar="NAME=EXPR",
+@click.option("--rule", "rule", multiple=True, metavar="NAME=EXPR",
               help="A named condition (repeatable); rejects and reports use NAME.")
-@click.option("--preset", "presets", multiple=True, metavar="FILE.toml",
+@click.option("--preset", "preset", multiple=True, metavar="FILE.toml",
               help='Named rules from a TOML file: [rules] NAME = "EXPR" (repeatable).')
 @click.option("--rejects", default=None, metavar="DIR",
               help="Write every removed row here, with reject_rule (the first rule it failed) and reject_rules (all).")
@@ -57,7 +57,7 @@ removed row fails is its reject_rule. A --where is named by its own text.
                    "after the tables).")
 @run_options
 @output_options
-def filter_(dataset, out, wheres, rules, presets, rejects, dry_run, group_by, explain, workers, task_slice, overwrite,
+def filter_(dataset, out, where, rule, preset, rejects, dry_run, group_by, explain, workers, task_slice, overwrite,
             keep_work, progress, compression, quiet, as_json):
     """Keep the rows for which every rule is true; reject the others with the rule that failed.
 
@@ -79,7 +79,7 @@ def filter_(dataset, out, wheres, rules, presets, rejects, dry_run, group_by, ex
     from curate.run.executor import default_workers
 
     log.set_quiet(quiet)
-    rule_list = gather(presets, rules, wheres)
+    rule_list = gather(preset, rule, where)
     if group_by and not dry_run:
         raise click.UsageError("--group-by breaks down a --dry-run report: add --dry-run")
     if dry_run or explain:

@@ -40,6 +40,11 @@ say "score: CCNet perplexity (ppl) and SoftDedup commonness in one pass over the
 curate score "$OUT/raw" "$OUT/scored" --kenlm "$OUT/models/sample.4gram.bin" --commonness "$OUT/models/sample.4gram.bin" --overwrite
 curate head "$OUT/scored" -n 5 --columns id,n_tokens,ppl,commonness --width 100
 
+say "filter: the rules of a preset; the dry-run table first (nothing written), then the run with rejects"
+curate filter "$OUT/scored" --preset configs/example.toml --dry-run --group-by domain
+curate filter "$OUT/scored" "$OUT/filtered" --preset configs/example.toml --rejects "$OUT/filter_rejects" --overwrite
+curate head "$OUT/filter_rejects" -n 3 --columns id,n_tokens,ppl,reject_rule,reject_rules --width 60
+
 say "the lineage of the final dataset"
 curate info "$OUT/near"
 

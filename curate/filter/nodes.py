@@ -153,8 +153,9 @@ def unparse(node) -> str:
         return f"not {sub(node.operand, _PREC['not'])}" if node.op == "not" else f"-{sub(node.operand, _PREC['neg'])}"
     if isinstance(node, Binary):
         p = _prec(node)
-        # left-associative: a - (b - c) keeps its parentheses, (a - b) - c loses them
-        return f"{sub(node.left, p)} {node.op} {sub(node.right, p + 1)}"
+        # arithmetic is left-associative (a - (b - c) keeps its parentheses, (a - b) - c loses them);
+        # comparisons do not chain, so an operand that is itself a comparison is parenthesised
+        return f"{sub(node.left, p + (node.op in COMPARISONS))} {node.op} {sub(node.right, p + 1)}"
     if isinstance(node, Logic):
         return f" {node.op} ".join(sub(o, _PREC[node.op] + 1) for o in node.operands)
     if isinstance(node, IsNull):

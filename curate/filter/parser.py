@@ -72,7 +72,8 @@ class _Parser:
         if not self.is_op(op):
             t = self.peek()
             extra = f" to close the {opener.text!r} at character {opener.start + 1}" if opener else ""
-            raise ExprError(f"expected {op!r}{extra} {what}, found {_describe(t)}", t.start, t.end)
+            what = f" {what}" if what else ""
+            raise ExprError(f"expected {op!r}{extra}{what}, found {_describe(t)}", t.start, t.end)
         return self.take()
 
     def make(self, cls, *args, span):

@@ -206,7 +206,7 @@ def _render_overlaps(c, rep) -> None:
     names = [r["name"] for r in rep["rules"]]
     short = [f"r{i + 1}" for i in range(len(names))]
     pair = {tuple(o["rules"]): o["documents"] for o in rep["overlaps"]}
-    t = Table(title="documents removed by both rules (r1, r2, ... are the rules in order)", title_justify="left")
+    t = Table(title="removed by both rules (documents)", title_justify="left")
     t.add_column("rule")
     for s in short:
         t.add_column(s, justify="right")

@@ -84,12 +84,12 @@ def gather(presets=(), rules=(), wheres=()) -> list[Rule]:
         raise UsageError("no rules: give --where EXPR, --rule NAME=EXPR or --preset FILE.toml")
     seen: dict[str, Rule] = {}
     for r in out:
-        if r.name in seen:
+        if r.name in seen and seen[r.name].expr.split() != r.expr.split():
             raise UsageError(f"rule {r.name!r} is defined twice ({seen[r.name].source}; {r.source})")
         if not r.expr.strip():
             raise UsageError(f"{r.source}: empty expression")
-        seen[r.name] = r
-    return out
+        seen.setdefault(r.name, r)  # the same rule given twice (a --config and the command line) is one rule
+    return list(seen.values())
 
 
 def schema_context(schema: pa.Schema) -> list[str]:
@@ -116,8 +116,8 @@ class Program:
         self.quantile_refs: dict[str, QuantileRef] = {}  # by key: one summary per distinct argument
         self.quantile_pairs: list[tuple[str, str]] = []  # (key, q) that the rules read
         for r in rules:
-            tree = parse_rule(r)
             try:
+                tree = parse_rule(r)
                 c, qs = compile_expr(tree, schema)
                 if c.kind != BOOL:
                     raise ExprError(f"a rule must be a condition (true or false), but this is a {c.kind}",

@@ -53,15 +53,15 @@ class Filter(MapStage):
         self.rules = rules
         self._program: Program | None = None
         self._qvalues: dict | None = None
-        trees = [parse_rule(r) for r in rules]  # syntax errors before anything else
-        self.uses_quantile = _uses_quantile(trees)
-        if dataset.stdin:
+        if dataset.stdin:  # the schema comes with the stream: only syntax can be checked now
+            self.uses_quantile = _uses_quantile([parse_rule(r) for r in rules])
             if self.uses_quantile:
                 raise UsageError("quantile() needs two passes over the input: give a dataset directory, not '-'")
             return
         if not dataset.shards:
             raise InputError("no Parquet shards to filter", where=dataset.uri)
-        self._program = Program(rules, reference_schema(dataset))  # type errors before any work
+        self._program = Program(rules, reference_schema(dataset))  # syntax and type errors before any work
+        self.uses_quantile = bool(self._program.quantile_pairs)
         if self.uses_quantile:
             check_quantile_columns(dataset, self._program)
 
@@ -170,7 +170,8 @@ def check_quantile_columns(dataset: Dataset, prog: Program) -> None:
         rows = nulls = 0
         for s in dataset.shards:
             md = open_parquet(s.loc).metadata
-            i = md.schema.to_arrow_schema().get_field_index(col)
+            leaves = [md.schema.column(j).path for j in range(md.num_columns)]  # nested columns have several
+            i = leaves.index(col) if col in leaves else -1
             for g in range(md.num_row_groups):
                 rg = md.row_group(g)
                 rows += rg.num_rows
@@ -325,6 +326,6 @@ def log_summary(summary, rules: list[Rule]) -> None:
     """One line per rule, in order: the rows it removed (as reject_rule), and all the rows failing it."""
     c = summary.counters
     for r in rules:
-        if f"fails:{r.name}" in c:
-            log.info(f"filter: {r.name}: removed {c.get('removed:' + r.name, 0):,} (fails {c['fails:' + r.name]:,} "
+        if summary.rows_in:
+            log.info(f"filter: {r.name}: removed {c.get('removed:' + r.name, 0):,} (fails {c.get('fails:' + r.name, 0):,} "
                      "rows in all)")

@@ -1,4 +1,4 @@
-"""The compiled kernels (curate._native); everything else is declared in pyproject.toml."""
+"""The compiled kernels (curate._native, curate._tokenize); everything else is declared in pyproject.toml."""
 
 import platform
 
@@ -10,5 +10,6 @@ flags = ["-O3", "-march=x86-64-v2"] if platform.machine() in ("x86_64", "AMD64")
 setup(
     ext_modules=[
         Extension("curate._native", ["curate/_native.c"], depends=["curate/_unicode_tables.h"], extra_compile_args=flags),
+        Extension("curate._tokenize", ["curate/_tokenize.c"], depends=["curate/_ccnet_tables.h"], extra_compile_args=flags),
     ]
 )

@@ -282,6 +282,7 @@ def _keeps(expr: str, rows: list[dict]) -> list[str]:
     ("s in ['x']", ["r0"]),                       # null in [...] is null
     ("s not in ['x']", ["r1"]),
     ("len(s) >= 0", ["r0", "r1"]),
+    ("-b in [0]", ["r0"]),                        # -0.0 is 0
 ])
 def test_null_semantics(expr, kept):
     rows = [{"a": 5, "b": 0.0, "s": "x", "t": None}, {"a": 7, "b": 50.0, "s": "yy", "t": True},
@@ -705,3 +706,33 @@ def test_config_file_supplies_filter_defaults(tmp_path, sample_dataset):
 def test_no_usage_error_escapes_as_internal(tmp_path):
     # Every ExprError is a UsageError (exit 2); data problems are InputErrors (exit 1).
     assert issubclass(ExprError, UsageError) and not issubclass(InputError, UsageError)
+
+
+def test_a_failed_run_resumes_to_identical_output(tmp_path, monkeypatch):
+    src, _ = scored_dataset(tmp_path / "in", shards=5)
+    args = ["--where", "ppl < quantile(ppl, 0.8)", "--where", "n_tokens > 10", "-j", "1", "-q"]
+    ok(run("filter", src, tmp_path / "ref", *args, "--rejects", tmp_path / "ref_rej"))
+    out, rej = tmp_path / "out", tmp_path / "rej"
+    real = Filter.run_task
+
+    def crash_on_shard_3(self, task, ctx):
+        if task.spec == 3:
+            raise RuntimeError("simulated crash")
+        return real(self, task, ctx)
+
+    monkeypatch.setattr(Filter, "run_task", crash_on_shard_3)
+    r = run("filter", src, out, *args, "--rejects", rej)
+    assert r.exit_code == 70 and not (out / "_SUCCESS").exists()
+    monkeypatch.setattr(Filter, "run_task", real)
+    r = ok(run("filter", src, out, *args[:-1], "--rejects", rej))
+    assert "resuming filter: 3 of 5 tasks already done" in r.stderr
+    assert shard_bytes(out) == shard_bytes(tmp_path / "ref")
+    assert shard_bytes(rej) == shard_bytes(tmp_path / "ref_rej")
+
+
+def test_dry_run_writes_nothing_even_with_out(tmp_path, sample_dataset):
+    ok(run("filter", sample_dataset, tmp_path / "o", "--where", "len(text) > 100", "--dry-run"))
+    ok(run("filter", sample_dataset, tmp_path / "o", "--where", "len(text) > 100", "--explain", "1"))
+    assert not (tmp_path / "o").exists()
+    r = run("filter", sample_dataset, "--where", "len(text) > 100", "--dry-run", "--rejects", tmp_path / "r")
+    assert r.exit_code == 2 and not (tmp_path / "r").exists()

@@ -270,8 +270,8 @@ def _in(node: In, ctx: _Ctx):
         if not isinstance(v, kinds):
             raise ExprError(f"the list holds {_a(_kind_of_literal(v))} but {_show(x)} is {_a(x.kind)}", *v.span)
     if x.kind == NUM:
-        vs = pa.array([float(v.value) for v in node.values], _F64)
-        get = lambda env: _float(x.fn(env))  # noqa: E731
+        vs = pa.array([float(v.value) + 0.0 for v in node.values], _F64)
+        get = lambda env: pc.add(_float(x.fn(env)), 0.0)  # noqa: E731  (-0.0 + 0.0 is 0.0: set lookups hash bits)
     else:
         vs = pa.array([v.value for v in node.values], pa.string() if x.kind == STR else pa.bool_())
         get = x.fn

@@ -92,8 +92,10 @@ def gather(presets=(), rules=(), wheres=()) -> list[Rule]:
     return list(seen.values())
 
 
-def schema_context(schema: pa.Schema) -> list[str]:
-    cols = ", ".join(f"{f.name} ({f.type})" for f in schema)
+def schema_context(schema: pa.Schema, limit: int = 60) -> list[str]:
+    cols = ", ".join(f"{f.name} ({f.type})" for f in list(schema)[:limit])
+    if len(schema) > limit:
+        cols += f", ... and {len(schema) - limit} more (curate info IN lists them all)"
     return [f"columns: {cols or '(none)'}", f"functions: {', '.join(FUNCTIONS)}"]
 
 

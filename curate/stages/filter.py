@@ -327,5 +327,5 @@ def log_summary(summary, rules: list[Rule]) -> None:
     c = summary.counters
     for r in rules:
         if summary.rows_in:
-            log.info(f"filter: {r.name}: removed {c.get('removed:' + r.name, 0):,} (fails {c.get('fails:' + r.name, 0):,} "
-                     "rows in all)")
+            removed, fails = c.get("removed:" + r.name, 0), c.get("fails:" + r.name, 0)
+            log.info(f"filter: {r.name}: removed {removed:,} (fails {fails:,} rows in all)")

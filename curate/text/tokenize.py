@@ -41,8 +41,7 @@ def _ccnet(arr, per_line: bool, tokenize: bool = True) -> Lines:
 
     arr = as_string_array(arr)  # nulls become empty texts
     offsets, data, wide = buffers(arr)
-    args = (offsets, data, wide, per_line) if tokenize else (offsets, data, wide, per_line, False)
-    text, offs, doc, ntok = _tokenize.ccnet_lines(*args)
+    text, offs, doc, ntok = _tokenize.ccnet_lines(offsets, data, wide, per_line, tokenize)
     n = len(offs) // 8 - 1
     return Lines(pa.LargeStringArray.from_buffers(n, pa.py_buffer(offs), pa.py_buffer(text)),
                  np.frombuffer(doc, np.int64), np.frombuffer(ntok, np.int64))

@@ -9,6 +9,7 @@
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -22,8 +23,6 @@ a = ap.parse_args()
 if a.threads == 1:
     pa.set_cpu_count(1)
     pa.set_io_thread_count(1)
-import time
-
 t0 = time.perf_counter()
 rows = nbytes = 0
 for f in sorted(a.dataset.glob("part-*.parquet")):

@@ -467,4 +467,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # `python -m curate.cli`: the commands were registered on the imported curate.cli, not on
+    # this __main__ copy of it
+    from curate.cli import main as _main
+
+    _main()

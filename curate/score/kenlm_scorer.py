@@ -64,11 +64,16 @@ class KenLMScorer:
     def prepare(self) -> None:
         load_model(self.model)
 
-    def score(self, text) -> dict[str, pa.Array]:
+    def tokenize(self, text):
+        """The tokenised lines score() needs: per line for ppl, per document for commonness."""
+        return self.tokenizer.lines(text, per_line=self.kind == "ppl")
+
+    def score(self, text, lines=None) -> dict[str, pa.Array]:
         n = len(text)
         score = load_model(self.model).score
+        if lines is None:
+            lines = self.tokenize(text)
         if self.kind == "ppl":
-            lines = self.tokenizer.lines(text, per_line=True)
             lp = np.fromiter(map(score, lines.text.to_pylist()), np.float64, len(lines.text))
             total = np.bincount(lines.doc, weights=lp, minlength=n)
             length = np.bincount(lines.doc, weights=lines.ntok + 1, minlength=n)
@@ -76,7 +81,7 @@ class KenLMScorer:
             has = ntok > 0
             ppl = np.power(10.0, -np.divide(total, length, out=np.zeros(n), where=has))
             return {"ppl": pa.array(ppl, mask=~has), "n_tokens": pa.array(ntok)}
-        docs = self.tokenizer.lines(text, per_line=False)
+        docs = lines
         lp = np.fromiter(map(score, docs.text.to_pylist()), np.float64, n)
         has = docs.ntok > 0
         common = np.power(10.0, lp / (docs.ntok + 1))

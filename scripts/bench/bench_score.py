@@ -28,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 HERE = Path(__file__).resolve().parent
@@ -70,7 +70,7 @@ def tokenised_file(corpus: Path, dest: Path) -> tuple[int, int, int]:
 
 
 def text_bytes(corpus: Path) -> int:
-    return sum(pa.compute.sum(pa.compute.binary_length(pq.read_table(f, columns=["text"]).column("text"))).as_py()
+    return sum(pc.sum(pc.binary_length(pq.read_table(f, columns=["text"]).column("text"))).as_py()
                for f in sorted(corpus.glob("part-*.parquet")))
 
 

@@ -9,7 +9,7 @@ flags = ["-O3", "-march=x86-64-v2"] if platform.machine() in ("x86_64", "AMD64")
 
 setup(
     ext_modules=[
-        Extension("curate._native", ["curate/_native.c"], depends=["curate/_unicode_tables.h"], extra_compile_args=flags),
-        Extension("curate._tokenize", ["curate/_tokenize.c"], depends=["curate/_ccnet_tables.h"], extra_compile_args=flags),
+        Extension("curate._native", ["curate/_native.c"], depends=["curate/_unicode_tables.h", "curate/_strings.h"], extra_compile_args=flags),
+        Extension("curate._tokenize", ["curate/_tokenize.c"], depends=["curate/_ccnet_tables.h", "curate/_strings.h"], extra_compile_args=flags),
     ]
 )

@@ -26,27 +26,7 @@
 
 #include "_ccnet_tables.h"
 
-typedef struct {
-    Py_buffer offsets, data;
-    int wide;          /* int64 offsets */
-    Py_ssize_t n;      /* number of strings */
-} Strings;
-
-static int get_strings(PyObject *offsets, PyObject *data, int wide, Strings *s) {
-    if (PyObject_GetBuffer(offsets, &s->offsets, PyBUF_SIMPLE) < 0) return -1;
-    if (PyObject_GetBuffer(data, &s->data, PyBUF_SIMPLE) < 0) { PyBuffer_Release(&s->offsets); return -1; }
-    s->wide = wide;
-    Py_ssize_t w = wide ? 8 : 4;
-    s->n = s->offsets.len / w - 1;
-    if (s->n < 0) s->n = 0;
-    return 0;
-}
-
-static void release_strings(Strings *s) { PyBuffer_Release(&s->offsets); PyBuffer_Release(&s->data); }
-
-static inline int64_t off_at(const Strings *s, Py_ssize_t i) {
-    return s->wide ? ((const int64_t *)s->offsets.buf)[i] : (int64_t)((const int32_t *)s->offsets.buf)[i];
-}
+#include "_strings.h"
 
 /* Offsets must rise and stay inside the data: the loop below trusts them. */
 static int check_offsets(const Strings *s) {

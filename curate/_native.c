@@ -309,39 +309,9 @@ static PyObject *py_minhash(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-/* shingle_hashes(offsets, data, wide, char_mode, ngram, index, seed) -> bytes of uint64
- * The distinct-shingle set of one string (for exact Jaccard checks): sorted, unique. */
 static int cmp_u64(const void *x, const void *y) {
     uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
     return (a > b) - (a < b);
-}
-
-static PyObject *py_shingle_hashes(PyObject *self, PyObject *args) {
-    PyObject *o, *d; int wide, char_mode, ngram; Py_ssize_t idx; unsigned long long seed;
-    if (!PyArg_ParseTuple(args, "OOppinK", &o, &d, &wide, &char_mode, &ngram, &idx, &seed)) return NULL;
-    Strings s;
-    if (get_strings(o, d, wide, &s) < 0) return NULL;
-    if (check_bounds(&s) < 0 || idx < 0 || idx >= s.n) {
-        if (!PyErr_Occurred()) PyErr_SetString(PyExc_IndexError, "index out of range");
-        release_strings(&s); return NULL;
-    }
-    int64_t lo = off_at(&s, idx), hi = off_at(&s, idx + 1);
-    const uint8_t *t = (const uint8_t *)s.data.buf + lo; size_t len = (size_t)(hi - lo);
-    int64_t *starts = (int64_t *)malloc((len + 1) * sizeof(int64_t));
-    uint64_t *hs = (uint64_t *)malloc((len + 1) * sizeof(uint64_t));
-    if (!starts || !hs) { free(starts); free(hs); release_strings(&s); return PyErr_NoMemory(); }
-    size_t nu = unit_starts(t, len, char_mode, starts), m = shingle_count(nu, ngram);
-    /* the same 32 bits minhash() uses, so Jaccard checks judge the sets MinHash estimated */
-    for (size_t u = 0; u < m; u++) hs[u] = (uint32_t)shingle_hash(t, len, starts, nu, u, ngram, char_mode, seed);
-    if (m > 0) {
-        qsort(hs, m, sizeof(uint64_t), cmp_u64);
-        size_t w = 0;
-        for (size_t r = 0; r < m; r++) if (w == 0 || hs[r] != hs[w - 1]) hs[w++] = hs[r];
-        m = w;
-    }
-    PyObject *res = PyBytes_FromStringAndSize((const char *)hs, (Py_ssize_t)(m * sizeof(uint64_t)));
-    free(starts); free(hs); release_strings(&s);
-    return res;
 }
 
 /* shingle_sets(offsets, data, wide, char_mode, ngram, seed) -> (values, lengths): the sorted
@@ -485,19 +455,6 @@ static inline uint32_t utf8_at(const uint8_t *t, size_t len, size_t j, size_t *n
     if ((c >> 4) == 14 && j + 2 < len) { *n = 3; return ((uint32_t)(c & 0x0F) << 12) | ((uint32_t)(t[j + 1] & 0x3F) << 6) | (t[j + 2] & 0x3F); }
     if ((c >> 3) == 30 && j + 3 < len) { *n = 4; return ((uint32_t)(c & 0x07) << 18) | ((uint32_t)(t[j + 1] & 0x3F) << 12) | ((uint32_t)(t[j + 2] & 0x3F) << 6) | (t[j + 3] & 0x3F); }
     *n = 1; return 0xFFFD;
-}
-
-static inline size_t put_utf8(uint8_t *o, uint32_t cp) {
-    if (cp < 0x80) { o[0] = (uint8_t)cp; return 1; }
-    if (cp < 0x800) { o[0] = (uint8_t)(0xC0 | (cp >> 6)); o[1] = (uint8_t)(0x80 | (cp & 0x3F)); return 2; }
-    if (cp < 0x10000) {
-        o[0] = (uint8_t)(0xE0 | (cp >> 12)); o[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
-        o[2] = (uint8_t)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o[0] = (uint8_t)(0xF0 | (cp >> 18)); o[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3F));
-    o[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F)); o[3] = (uint8_t)(0x80 | (cp & 0x3F));
-    return 4;
 }
 
 /* One character at t[j], the scalar way; returns its length in bytes. */
@@ -782,7 +739,6 @@ static PyMethodDef methods[] = {
     {"hash128", py_hash128, METH_VARARGS, "128-bit MurmurHash3 of each string of an Arrow string array."},
     {"normalize_hash128", py_normalize_hash128, METH_VARARGS, "128-bit MurmurHash3 of each string's normal form."},
     {"minhash", py_minhash, METH_VARARGS, "MinHash signatures of each string's shingles."},
-    {"shingle_hashes", py_shingle_hashes, METH_VARARGS, "Sorted distinct shingle hashes of one string."},
     {"band_keys", py_band_keys, METH_VARARGS, "LSH band keys of MinHash signatures."},
     {"shingle_sets", py_shingle_sets, METH_VARARGS, "Sorted distinct shingle hashes of every string, concatenated."},
     {"jaccard_pairs", py_jaccard_pairs, METH_VARARGS, "Exact Jaccard of pairs of sorted sets."},

@@ -1,4 +1,4 @@
-/* The argument plumbing every kernel shares: an Arrow string array arrives as its offsets buffer
+/* What the kernels share: UTF-8 encoding, and the argument plumbing: an Arrow string array arrives as its offsets buffer
  * (int32, or int64 when `wide`) and its data buffer, results go into caller-allocated buffers. */
 #ifndef CURATE_STRINGS_H
 #define CURATE_STRINGS_H
@@ -47,6 +47,20 @@ static inline int get_out(PyObject *obj, Py_buffer *b, Py_ssize_t need) {
         return -1;
     }
     return 0;
+}
+
+/* One code point as UTF-8; returns the bytes written (1-4). */
+static inline size_t put_utf8(uint8_t *o, uint32_t cp) {
+    if (cp < 0x80) { o[0] = (uint8_t)cp; return 1; }
+    if (cp < 0x800) { o[0] = (uint8_t)(0xC0 | (cp >> 6)); o[1] = (uint8_t)(0x80 | (cp & 0x3F)); return 2; }
+    if (cp < 0x10000) {
+        o[0] = (uint8_t)(0xE0 | (cp >> 12)); o[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
+        o[2] = (uint8_t)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    o[0] = (uint8_t)(0xF0 | (cp >> 18)); o[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3F));
+    o[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F)); o[3] = (uint8_t)(0x80 | (cp & 0x3F));
+    return 4;
 }
 
 #endif

@@ -74,19 +74,6 @@ static inline uint32_t decode_back(const uint8_t *lo, const uint8_t *p, int *len
     return 0xFFFD;
 }
 
-static inline int put_utf8(uint8_t *o, uint32_t cp) {
-    if (cp < 0x80) { o[0] = (uint8_t)cp; return 1; }
-    if (cp < 0x800) { o[0] = (uint8_t)(0xC0 | (cp >> 6)); o[1] = (uint8_t)(0x80 | (cp & 0x3F)); return 2; }
-    if (cp < 0x10000) {
-        o[0] = (uint8_t)(0xE0 | (cp >> 12)); o[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
-        o[2] = (uint8_t)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o[0] = (uint8_t)(0xF0 | (cp >> 18)); o[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3F));
-    o[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F)); o[3] = (uint8_t)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
 /* Index of the last start <= cp in a sorted table whose first start is <= cp. */
 static inline size_t last_le(const uint32_t *starts, size_t n, uint32_t cp) {
     size_t lo = 0, hi = n;
@@ -341,9 +328,9 @@ static inline __attribute__((always_inline)) int doc_lines(Out *o, const uint8_t
             case K_HANGUL: {
                 uint8_t j[12];
                 uint32_t s = cp - 0xAC00;
-                int m = put_utf8(j, 0x1100 + s / 588);
-                m += put_utf8(j + m, 0x1161 + (s % 588) / 28);
-                if (s % 28) m += put_utf8(j + m, 0x11A7 + s % 28);
+                int m = (int)put_utf8(j, 0x1100 + s / 588);
+                m += (int)put_utf8(j + m, 0x1161 + (s % 588) / 28);
+                if (s % 28) m += (int)put_utf8(j + m, 0x11A7 + s % 28);
                 w = word_bytes(w, &st, j, m, raw);
                 break;
             }

@@ -91,8 +91,8 @@ def shingle_set(text: str, ngram: int, char_ngrams: int | None) -> np.ndarray:
     """Sorted distinct shingle hashes of one text (for exact Jaccard checks)."""
     norm = normalize(pa.array([text]), "simple")
     offsets, data, wide = buffers(norm)
-    raw = _native.shingle_hashes(offsets, data, wide, char_ngrams is not None, char_ngrams or ngram, 0, SEED)
-    return np.frombuffer(raw, np.uint64)
+    values, _ = _native.shingle_sets(offsets, data, wide, char_ngrams is not None, char_ngrams or ngram, SEED)
+    return np.frombuffer(values, np.uint64)
 
 
 def jaccard(a: np.ndarray, b: np.ndarray) -> float:

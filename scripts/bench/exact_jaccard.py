@@ -2,7 +2,7 @@
 """Exact all-pairs word-5-gram Jaccard join (prefix filtering), the ground truth of the dedup bench.
 
 Runs in curate's venv and uses curate's own shingles: the text simple-normalised by curate's C
-normaliser, cut into word 5-grams exactly as curate's kernel cuts them (see shingle_hashes), and
+normaliser, cut into word 5-grams exactly as curate's kernel cuts them (see shingle_sets, curate/_native.c), and
 hashed with 64 bits. Output: every pair of documents whose shingle sets have Jaccard >=
 --threshold (default 0.7), exactly. `--check-curate N` compares the set sizes of the first N
 documents with curate.stages.dedup_minhash.shingle_set (the sets curate's --verify uses).

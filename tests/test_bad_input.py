@@ -362,14 +362,21 @@ def test_output_equal_to_input_is_refused(tmp_path, sample_dataset):
     fails(["export", ds, ds, "--overwrite"], 1, "overwrite the input", inputs=[ds])
 
 
-def test_existing_foreign_output_needs_overwrite(tmp_path):
+def test_foreign_output_directory_is_never_deleted(tmp_path):
     src = write_lines(tmp_path / "a.jsonl", GOOD)
     out = tmp_path / "o"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
-    err = fails(["ingest", src, out], 1, "--overwrite", inputs=[src, out], out=out)
+    err = fails(["ingest", src, out], 1, "not an unfinished curate output", inputs=[src, out], out=out)
     assert str(out.name) in err
-    succeeds("ingest", src, out, "--overwrite", "-j", "1")
+    # --overwrite deletes only what curate wrote: a mistyped OUT (a home directory) survives
+    fails(["ingest", src, out, "--overwrite"], 1, "--overwrite refused", "notes.txt", inputs=[src, out], out=out)
+    f = tmp_path / "file"
+    f.write_text("x")
+    fails(["ingest", src, f, "--overwrite"], 1, "is a file", inputs=[src, f])
+    (out / "notes.txt").unlink()
+    succeeds("ingest", src, out, "-j", "1")
+    succeeds("ingest", src, out, "--overwrite", "-j", "1", "--shard-size", "1")
     assert len(read_rows(out)) == 2 and (out / "_SUCCESS").is_file()
 
 

@@ -268,8 +268,13 @@ def _mkdir(loc: Location) -> None:
 def _clear_output(out: Location) -> None:
     """--overwrite: drop what curate wrote here (marker first, so no reader trusts a half-cleared dir)."""
     fs = out.fs
-    if info(out).type.name == "NotFound":
+    kind = info(out).type.name
+    if kind == "NotFound":
         return
+    if kind != "Directory":
+        raise OutputError("is a file, not a dataset directory", where=out.uri,
+                          hint="give a directory for the output (or '-' for stdout); curate does not delete files it did not write")
+    _check_ours(out)
     success = out.child(mf.SUCCESS)
     if info(success).type.name == "File":
         fs.delete_file(success.path)
@@ -279,6 +284,17 @@ def _clear_output(out: Location) -> None:
         shutil.rmtree(out.path)
     else:
         fs.delete_dir_contents(out.path)
+
+
+def _check_ours(out: Location) -> None:
+    """--overwrite deletes a directory only when curate wrote it (or it is empty): a mistyped OUT
+    such as a home directory must never be wiped."""
+    entries = [fi.base_name for fi in out.fs.get_file_info(FileSelector(out.path, recursive=False))]
+    if not entries or {mf.MANIFEST, mf.SUCCESS, WORK} & set(entries):
+        return
+    shown = ", ".join(sorted(entries)[:3]) + (", ..." if len(entries) > 3 else "")
+    raise OutputError(f"--overwrite refused: this directory holds files curate did not write ({shown})",
+                      where=out.uri, hint="choose a new or empty output directory, or remove it yourself")
 
 
 def _remove_tmp_files(out: Location) -> None:
@@ -386,7 +402,7 @@ def execute(stage: Stage, out_uri: str, opts: RunOptions, input_locations: list[
             raise OutputError(
                 "exists and is not an unfinished curate output",
                 where=out.uri,
-                hint="choose a new output directory, or pass --overwrite to replace its contents",
+                hint="choose a new output directory (curate deletes only directories it wrote, even with --overwrite)",
             )
 
     for ph in phases:

@@ -1,0 +1,247 @@
+"""`audit(uri, params)`: open the dataset (whatever state it is in), scan it, derive the figures."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyarrow as pa
+
+from curate import _native, log
+from curate.audit.lineage import lineage
+from curate.audit.scan import ROW_SAMPLE, AuditParams, Partial, ShardSpec, scan, thresholds
+from curate.audit.sketches import HLL_P, hll_count
+from curate.errors import InputError
+from curate.io.dataset import Dataset, open_dataset
+from curate.io.parquet import open_parquet
+
+QUANTILES = (0.0, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 1.0)
+Z = 1.96
+
+
+def wilson(k: int, n: int) -> list[float]:
+    if n == 0:
+        return [0.0, 1.0]
+    p = k / n
+    d = 1 + Z * Z / n
+    c = (p + Z * Z / (2 * n)) / d
+    h = Z * math.sqrt(p * (1 - p) / n + Z * Z / (4 * n * n)) / d
+    return [max(0.0, c - h), min(1.0, c + h)]
+
+
+def _open(uri: str) -> tuple[Dataset, str | None]:
+    """The dataset, and what is wrong with its manifest if that alone keeps it from opening."""
+    try:
+        return open_dataset(uri), None
+    except InputError as e:
+        if "manifest" not in e.message and "incomplete" not in e.message:
+            raise
+        ds = open_dataset(uri.rstrip("/") + "/**.parquet") if "://" not in uri else open_dataset(uri.rstrip("/") + "/*.parquet")
+        return Dataset(uri, ds.shards, None), e.message
+
+
+def _classify(schema: pa.Schema) -> tuple[str | None, list[str], list[str], list[str], list[str]]:
+    text = "text" if "text" in schema.names else None
+    problems = []
+    if text and not (pa.types.is_string(schema.field("text").type) or pa.types.is_large_string(schema.field("text").type)):
+        problems.append(f"column 'text' is {schema.field('text').type}, not a string: text figures left out")
+        text = None
+    if "text" not in schema.names:
+        problems.append("no 'text' column: the other columns are audited, text and duplication figures left out")
+    numeric, strings, other = [], [], []
+    for f in schema:
+        if f.name in ("text", "id"):
+            continue
+        t = f.type
+        if pa.types.is_integer(t) or pa.types.is_floating(t):
+            numeric.append(f.name)
+        elif (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_boolean(t)
+              or (pa.types.is_dictionary(t) and (pa.types.is_string(t.value_type) or pa.types.is_large_string(t.value_type)))):
+            strings.append(f.name)
+        else:
+            other.append(f"{f.name} ({t})")
+    return text, numeric, strings, other, problems
+
+
+def _quantiles(v: np.ndarray) -> dict:
+    v = v[np.isfinite(v)]
+    return {str(q): float(np.quantile(v, q, method="inverted_cdf")) for q in QUANTILES} if len(v) else {}
+
+
+def _histogram(v: np.ndarray, scale: float, bins: int = 30) -> list[list[float]]:
+    """Linear bins between the sample's 0.5% and 99.5% quantiles (the tails in the end bins),
+    counts scaled from the sample to the rows it stands for."""
+    if len(v) == 0:
+        return []
+    lo, hi = (float(x) for x in np.quantile(v, [0.005, 0.995]))
+    if hi <= lo:
+        return [[lo, lo, round(len(v) * scale)]]
+    edges = np.linspace(lo, hi, bins + 1)
+    counts = np.bincount(np.clip(np.searchsorted(edges, v, side="right") - 1, 0, bins - 1), minlength=bins)
+    return [[float(edges[i]), float(edges[i + 1]), round(float(counts[i]) * scale)] for i in range(bins)]
+
+
+def _estimate_total(m: list, n_all: int) -> dict:
+    """A total over all rows from the audited rows' (n, sum, sum of squares), with a 95% interval
+    (finite-population corrected); exact when every row was audited."""
+    n, s, s2 = m
+    if n == 0:
+        return {"value": 0, "ci95": [0, 0], "exact": n_all == 0}
+    mean = s / n
+    if n >= n_all:
+        return {"value": int(round(s)), "ci95": [int(round(s))] * 2, "exact": True}
+    var = max(s2 / n - mean * mean, 0.0) * n / max(n - 1, 1)
+    se = n_all * math.sqrt(var / n) * math.sqrt(1 - n / n_all)
+    est = n_all * mean
+    return {"value": est, "ci95": [est - Z * se, est + Z * se], "exact": False}
+
+
+def _near(p: Partial, params: AuditParams) -> dict | None:
+    if not p.near_keys:
+        return None
+    from curate.stages.dedup_minhash import optimal_bands
+
+    keys = np.concatenate(p.near_keys)
+    sig = np.ascontiguousarray(np.concatenate(p.near_sigs))
+    order = np.argsort(keys, kind="stable")  # the same order for any -j
+    sig = sig[order]
+    n = len(sig)
+    bands, rows = optimal_bands(params.threshold, params.num_perm)
+    bk = np.empty((n, bands), np.uint64)
+    _native.band_keys(sig, params.num_perm, bands, rows, bk)
+    a_list, b_list = [], []
+    for j in range(bands):
+        col = bk[:, j]
+        o = np.argsort(col, kind="stable")
+        s = col[o]
+        start = np.r_[True, s[1:] != s[:-1]]
+        first = o[np.flatnonzero(start)][np.cumsum(start) - 1]  # each member -> its group's first
+        m = first != o
+        a_list.append(first[m])
+        b_list.append(o[m])
+    a = np.concatenate(a_list) if a_list else np.empty(0, np.int64)
+    b = np.concatenate(b_list) if b_list else np.empty(0, np.int64)
+    if len(a):
+        pairs = np.unique(np.stack([np.minimum(a, b), np.maximum(a, b)], 1), axis=0)
+        a, b = pairs[:, 0], pairs[:, 1]
+        est = np.empty(len(a))
+        for lo in range(0, len(a), 1 << 16):  # signature agreement = the MinHash estimate of Jaccard
+            est[lo:lo + (1 << 16)] = (sig[a[lo:lo + (1 << 16)]] == sig[b[lo:lo + (1 << 16)]]).mean(1)
+        keep = est >= params.threshold
+        a, b = a[keep].astype(np.int64), b[keep].astype(np.int64)
+    parent = np.empty(n, np.int64)
+    _native.union_find(np.ascontiguousarray(a, np.int64), np.ascontiguousarray(b, np.int64), parent, True, True)
+    sizes = np.bincount(parent, minlength=n)
+    sizes = sizes[sizes > 0]
+    in_dup = int(sizes[sizes > 1].sum())
+    cs, cn = np.unique(sizes, return_counts=True)
+    return {
+        "sample_docs": n, "docs_with_near_duplicate": in_dup, "rate": in_dup / n, "ci95": wilson(in_dup, n),
+        "removable": (n - len(sizes)) / n, "pairs_found": int(len(a)), "bands": bands, "rows": rows,
+        "threshold": params.threshold, "num_perm": params.num_perm, "ngram": params.ngram,
+        "cluster_sizes": [[int(s), int(k)] for s, k in zip(cs, cn)],
+    }
+
+
+def audit(uri: str, params: AuditParams) -> dict:
+    problems: list[str] = []
+    ds, manifest_problem = _open(uri)
+    if manifest_problem:
+        problems.append(f"manifest: {manifest_problem}")
+    shards = ds.shards
+    row_counts, schema, disk = [], None, 0
+    for s in shards:
+        md = open_parquet(s.loc).metadata
+        row_counts.append(md.num_rows)
+        disk += s.size
+        if schema is None:
+            schema = md.schema.to_arrow_schema()
+    total = sum(row_counts)
+    if not shards:
+        problems.append("no Parquet shards: the dataset is empty")
+    elif total == 0:
+        problems.append("the dataset has no rows")
+    text, numeric, strings, other, p2 = _classify(schema or pa.schema([]))
+    problems += p2 if shards else []
+    tokens = "n_tokens" in numeric
+    t_sample, t_near, t_rows = thresholds(row_counts, params)
+    first, specs = 0, []
+    for i, (s, rows) in enumerate(zip(shards, row_counts)):
+        specs.append(ShardSpec(i, s.loc, first, text, tuple(numeric), tuple(strings), tokens, t_sample, t_near, t_rows, params))
+        first += rows
+    log.info(f"audit: {len(shards)} shard(s), {total:,} rows" + (f", a sample of {min(params.sample, total):,}" if params.sample else ""))
+    p = scan([s for s, r in zip(specs, row_counts) if r], params.workers)
+    audited = p.audited
+    lin = lineage(ds.manifest, f"manifest: {manifest_problem}" if manifest_problem else None)
+    report = {
+        "dataset": uri,
+        "sample": {"requested": params.sample, "docs": audited, "of": total, "fraction": audited / total if total else 0.0,
+                   "seed": params.seed, "uniform": True} if params.sample else None,
+        "size": {"documents": total, "shards": len(shards), "bytes_on_disk": disk, "columns": len(schema or [])},
+        "text": None, "duplication": None,
+        "columns": {"numeric": [], "strings": [], "other": other},
+        "lineage": lin,
+        "problems": problems + [q for q in lin["problems"] if q not in problems],
+    }
+    sample_keys = np.concatenate(p.sample_keys) if p.sample_keys else np.empty(0, np.uint64)
+    order = np.argsort(sample_keys, kind="stable")
+    cols = {k: np.concatenate(v)[order] for k, v in p.sample_cols.items()}
+    if text and total:
+        words = {"value": p.words, "exact": True} if audited == total else _estimate_total(p.words_moments, total)
+        report["text"] = {
+            "bytes": p.text_bytes, "characters": p.chars, "empty_documents": p.empty,
+            "units": "tokens" if tokens else "words",
+            "tokens": p.numeric["n_tokens"].total if tokens else None,
+            "words": None if tokens else words,
+            "length_quantiles": {"characters": _quantiles(cols.get("_chars", np.empty(0))),
+                                 ("tokens" if tokens else "words"): _quantiles(cols.get("n_tokens" if tokens else "_words", np.empty(0)))},
+            "quantile_rows": len(sample_keys),
+            "quantile_rank_error": _dkw(len(sample_keys), total),
+            "length_histogram": {"characters": p.chars_hist.bins(),
+                                 "words": p.words_hist.bins() if not tokens else None},
+        }
+        hll = hll_count(p.hll) if p.hll is not None else 0.0
+        report["duplication"] = {
+            "exact": p.exact.summary() | {"normalize": "whitespace"},
+            "near": _near(p, params),
+            "ngrams": {"n": params.ngram, "distinct_est": hll, "rel_error_1sd": 1.04 / math.sqrt(1 << HLL_P),
+                       "shingles_counted": p.shingles, "over": "sample" if params.sample else "all",
+                       "method": f"datasketch HyperLogLog p={HLL_P} over 32-bit 5-gram hashes (per document distinct)"},
+            "lines": {"top": p.lines.top(params.top), "max_undercount": p.lines.error, "total": p.lines.total,
+                      "method": f"Misra-Gries, {p.lines.k} counters over whitespace-normalised line hashes"},
+            "paragraphs": {"top": p.paragraphs.top(params.top), "max_undercount": p.paragraphs.error, "total": p.paragraphs.total,
+                           "method": f"Misra-Gries, {p.paragraphs.k} counters over blank-line-separated paragraphs"},
+        }
+    for c in numeric:
+        st = p.numeric.get(c)
+        v = cols.get(c, np.empty(0))
+        v = v[np.isfinite(v)]
+        entry = {"name": c, "count": st.count if st else 0, "nulls": st.nulls if st else 0, "nans": st.nans if st else 0,
+                 "min": st.lo if st and st.count else None, "max": st.hi if st and st.count else None,
+                 "mean": st.total / st.count if st and st.count else None, "sum": st.total if st else 0,
+                 "quantiles": _quantiles(v), "histogram": _histogram(v, st.count / len(v) if st and len(v) else 0.0),
+                 "quantile_rows": int(len(v))}
+        if st and st.count == 0 and total:
+            report["problems"].append(f"column {c}: every value is null or NaN")
+        report["columns"]["numeric"].append(entry)
+    for c in strings:
+        counts = p.categories.get(c)
+        if counts is None:
+            report["columns"]["strings"].append({"name": c, "distinct": f"> {MAX_CATS}", "mix": None})
+            continue
+        mix = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        report["columns"]["strings"].append({"name": c, "distinct": len(mix), "mix": [[k, v] for k, v in mix]})
+    return report
+
+
+MAX_CATS = 1000
+
+
+def _dkw(n: int, total: int) -> float:
+    """95% bound on the rank error of a quantile from n sampled values (Dvoretzky-Kiefer-Wolfowitz)."""
+    if n == 0 or n >= total:
+        return 0.0
+    return math.sqrt(math.log(2 / 0.05) / (2 * n))
+
+
+__all__ = ["audit", "AuditParams", "ROW_SAMPLE"]

@@ -1,0 +1,280 @@
+"""One streaming pass over the shards (a process per shard with -j), each filling the sketches of
+curate.audit.sketches; the parent merges them in shard order and derives the figures.
+
+Every row gets a uniform key from its global row number and the seed (sketches.row_keys). The
+rows with the smallest keys are, nested: the quantile sample (ROW_SAMPLE rows), the MinHash
+sample (--near-sample), the audited sample (--sample). Cheap exact figures (rows, bytes,
+characters, exact-duplicate hashes, column stats and mixes) cover every row in both modes; the
+costly ones (words, 5-grams, repeated lines, MinHash) cover the audited rows.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from curate import _native, log
+from curate.audit.sketches import BottomK, ExactDup, HeavyHitters, LogHist, hll_registers, row_keys
+from curate.io.parquet import iter_batches, open_parquet
+from curate.text.arrow import as_string_array, buffers, normalize, normalize_hash128
+
+ROW_SAMPLE = 20_000  # values per numeric column for quantiles and histograms
+MAX_CATEGORIES = 1_000  # a string column with more distinct values is not a "mix"
+BATCH_ROWS = 8192
+SHINGLE_SEED = 0x5EED  # dedup minhash's seed: the same 5-gram hashes as `curate dedup minhash`
+
+
+@dataclass(frozen=True)
+class AuditParams:
+    sample: int | None = None
+    seed: int = 0
+    near_sample: int = 100_000
+    threshold: float = 0.8
+    num_perm: int = 128
+    ngram: int = 5
+    top: int = 20
+    workers: int = 1
+
+
+@dataclass(frozen=True)
+class ShardSpec:
+    index: int
+    loc: object
+    first_gid: int
+    text: str | None
+    numeric: tuple[str, ...]
+    strings: tuple[str, ...]
+    tokens: bool
+    t_sample: int
+    t_near: int
+    t_rows: int
+    params: AuditParams
+
+
+@dataclass
+class NumStats:
+    count: int = 0
+    nulls: int = 0
+    nans: int = 0
+    total: float = 0.0
+    lo: float = float("inf")
+    hi: float = float("-inf")
+
+    def add(self, arr: pa.Array) -> None:
+        self.nulls += arr.null_count
+        v = arr.drop_null().to_numpy(zero_copy_only=False).astype(np.float64)
+        nan = np.isnan(v)
+        self.nans += int(nan.sum())
+        v = v[~nan & np.isfinite(v)]
+        self.count += len(v)
+        if len(v):
+            self.total += float(v.sum())
+            self.lo, self.hi = min(self.lo, float(v.min())), max(self.hi, float(v.max()))
+
+    def merge(self, o: NumStats) -> None:
+        self.count += o.count
+        self.nulls += o.nulls
+        self.nans += o.nans
+        self.total += o.total
+        self.lo, self.hi = min(self.lo, o.lo), max(self.hi, o.hi)
+
+
+@dataclass
+class Partial:
+    rows: int = 0
+    audited: int = 0
+    text_bytes: int = 0
+    chars: int = 0
+    words: int = 0
+    empty: int = 0
+    chars_hist: LogHist = field(default_factory=LogHist)
+    words_hist: LogHist = field(default_factory=LogHist)
+    exact: ExactDup = field(default_factory=ExactDup)
+    lines: HeavyHitters = field(default_factory=HeavyHitters)
+    paragraphs: HeavyHitters = field(default_factory=HeavyHitters)
+    hll: np.ndarray | None = None
+    shingles: int = 0
+    near_keys: list = field(default_factory=list)
+    near_sigs: list = field(default_factory=list)
+    sample_keys: list = field(default_factory=list)
+    sample_cols: dict = field(default_factory=dict)
+    numeric: dict = field(default_factory=dict)
+    categories: dict = field(default_factory=dict)
+    words_moments: list = field(default_factory=lambda: [0, 0.0, 0.0])  # n, sum, sum of squares (audited)
+    chars_moments: list = field(default_factory=lambda: [0, 0.0, 0.0])
+
+    def merge(self, o: Partial) -> None:
+        for k in ("rows", "audited", "text_bytes", "chars", "words", "empty", "shingles"):
+            setattr(self, k, getattr(self, k) + getattr(o, k))
+        self.chars_hist.merge(o.chars_hist)
+        self.words_hist.merge(o.words_hist)
+        self.exact.merge(o.exact)
+        self.lines.merge(o.lines)
+        self.paragraphs.merge(o.paragraphs)
+        if o.hll is not None:
+            self.hll = o.hll.copy() if self.hll is None else np.maximum(self.hll, o.hll)
+        self.near_keys += o.near_keys
+        self.near_sigs += o.near_sigs
+        self.sample_keys += o.sample_keys
+        for k, v in o.sample_cols.items():
+            self.sample_cols.setdefault(k, []).extend(v)
+        for k, v in o.numeric.items():
+            self.numeric.setdefault(k, NumStats()).merge(v)
+        for k, v in o.categories.items():
+            mine = self.categories.setdefault(k, {})
+            if mine is None or v is None:
+                self.categories[k] = None
+                continue
+            for val, n in v.items():
+                mine[val] = mine.get(val, 0) + n
+            if len(mine) > MAX_CATEGORIES:
+                self.categories[k] = None
+        for a, b in ((self.words_moments, o.words_moments), (self.chars_moments, o.chars_moments)):
+            for i in range(3):
+                a[i] += b[i]
+
+
+def _moments(m: list, v: np.ndarray) -> None:
+    m[0] += len(v)
+    m[1] += float(v.sum())
+    m[2] += float((v.astype(np.float64) ** 2).sum())
+
+
+def _count_units(hh: HeavyHitters, text: pa.Array, sep: str) -> None:
+    parts = pc.list_flatten(pc.split_pattern(text, sep))
+    keep = pc.and_(pc.greater(pc.binary_length(parts), 0), pc.invert(pc.utf8_is_space(parts)))
+    parts = as_string_array(parts.filter(keep))
+    if len(parts) == 0:
+        return
+    h = normalize_hash128(parts, "whitespace")[:, 0]
+    keys, first, counts = np.unique(h, return_index=True, return_counts=True)
+    hh.add(keys, counts.astype(np.int64), lambda i: parts[int(first[i])].as_py().strip())
+
+
+def _text_work(p: Partial, spec: ShardSpec, text: pa.Array, keys: np.ndarray) -> np.ndarray | None:
+    """Exact figures over every row; the costly ones over the audited rows. Returns word counts
+    of the audited rows (None when tokens come from n_tokens)."""
+    text = as_string_array(text)
+    nbytes = pc.binary_length(text).to_numpy(zero_copy_only=False)
+    chars = pc.utf8_length(text).to_numpy(zero_copy_only=False)
+    p.text_bytes += int(nbytes.sum())
+    p.chars += int(chars.sum())
+    p.empty += int(np.count_nonzero(nbytes == 0))
+    p.chars_hist.add(chars)
+    _moments(p.chars_moments, chars)
+    p.exact.add(normalize_hash128(text, "whitespace")[:, 0])
+    audited = keys <= np.uint64(spec.t_sample)
+    sub = text.filter(pa.array(audited)) if not audited.all() else text
+    prm = spec.params
+    words = None
+    if len(sub):
+        simple = normalize(sub, "simple")
+        if not spec.tokens:
+            ws = normalize(sub, "whitespace")
+            words = (pc.count_substring(ws, " ").to_numpy(zero_copy_only=False) + (pc.binary_length(ws).to_numpy(zero_copy_only=False) > 0)).astype(np.int64)
+            p.words += int(words.sum())
+            p.words_hist.add(words)
+            _moments(p.words_moments, words)
+        off, data, wide = buffers(simple)
+        vals, _ = _native.shingle_sets(off, data, wide, False, prm.ngram, SHINGLE_SEED)
+        h = np.frombuffer(vals, np.uint64)
+        p.shingles += len(h)
+        p.hll = hll_registers(h, reg=p.hll)
+        _count_units(p.lines, sub, "\n")
+        _count_units(p.paragraphs, sub, "\n\n")
+    near = keys <= np.uint64(spec.t_near)
+    if near.any():
+        from curate.stages.dedup_minhash import signatures
+
+        nt = text.filter(pa.array(near))
+        sig, cnt = signatures(nt, prm.ngram, None, prm.num_perm)
+        ok = cnt > 0  # an empty text has no shingles and no signature
+        p.near_keys.append(keys[near][ok])
+        p.near_sigs.append(sig[ok])
+    return words if words is None else (words, audited)
+
+
+def scan_shard(spec: ShardSpec) -> Partial:
+    p = Partial()
+    cols = ([spec.text] if spec.text else []) + list(spec.numeric) + list(spec.strings)
+    pf = open_parquet(spec.loc)
+    start = spec.first_gid
+    for b in iter_batches(spec.loc, columns=cols, batch_rows=BATCH_ROWS, pf=pf):
+        n = b.num_rows
+        keys = row_keys(np.arange(start, start + n, dtype=np.uint64), spec.params.seed)
+        start += n
+        p.rows += n
+        audited = keys <= np.uint64(spec.t_sample)
+        p.audited += int(audited.sum())
+        in_rows = keys <= np.uint64(spec.t_rows)
+        words = None
+        if spec.text:
+            words = _text_work(p, spec, b.column(spec.text), keys)
+        if in_rows.any():
+            p.sample_keys.append(keys[in_rows])
+            sel = pa.array(in_rows)
+            for c in spec.numeric:
+                p.sample_cols.setdefault(c, []).append(pc.filter(b.column(c), sel).to_numpy(zero_copy_only=False).astype(np.float64))
+            if spec.text:
+                t = as_string_array(b.column(spec.text)).filter(sel)
+                p.sample_cols.setdefault("_chars", []).append(pc.utf8_length(t).to_numpy(zero_copy_only=False).astype(np.float64))
+                if words is not None:
+                    w, aud = words
+                    # the row sample is nested in the audited rows: pick its rows out of the audited ones
+                    p.sample_cols.setdefault("_words", []).append(w[in_rows[aud]].astype(np.float64))
+        for c in spec.numeric:
+            p.numeric.setdefault(c, NumStats()).add(b.column(c))
+        for c in spec.strings:
+            cur = p.categories.get(c, {})
+            if cur is None:
+                continue
+            col = b.column(c)
+            if pa.types.is_dictionary(col.type):
+                col = col.dictionary_decode()
+            vc = pc.value_counts(col.cast(pa.string()) if not pa.types.is_string(col.type) else col)
+            for v, k in zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist()):
+                key = "(null)" if v is None else v
+                cur[key] = cur.get(key, 0) + k
+            p.categories[c] = cur if len(cur) <= MAX_CATEGORIES else None
+    return p
+
+
+def thresholds(row_counts: list[int], params: AuditParams) -> tuple[int, int, int]:
+    """Key thresholds of the audited sample, the MinHash sample and the quantile sample (nested)."""
+    total = sum(row_counts)
+    n = total if params.sample is None else min(params.sample, total)
+    ks = [BottomK(n), BottomK(min(params.near_sample, n)), BottomK(min(ROW_SAMPLE, n))]
+    start = 0
+    for rows in row_counts:
+        for lo in range(0, rows, 1 << 20):
+            keys = row_keys(np.arange(start + lo, start + min(rows, lo + (1 << 20)), dtype=np.uint64), params.seed)
+            for k in ks:
+                if k.k and k.k < total:
+                    k.add(keys)
+        start += rows
+    return tuple(2**64 - 1 if (k.k >= total) else k.threshold() for k in ks)
+
+
+def scan(specs: list[ShardSpec], workers: int) -> Partial:
+    total = Partial()
+    if workers <= 1 or len(specs) <= 1:
+        parts = map(scan_shard, specs)
+        for i, p in enumerate(parts):
+            total.merge(p)
+            log.info(f"audit: shard {i + 1}/{len(specs)}")
+        return total
+    ctx = None
+    if os.name == "posix":
+        import multiprocessing as mp
+
+        ctx = mp.get_context("fork")
+    with ProcessPoolExecutor(max_workers=min(workers, len(specs)), mp_context=ctx) as pool:
+        for i, p in enumerate(pool.map(scan_shard, specs)):
+            total.merge(p)
+            log.info(f"audit: shard {i + 1}/{len(specs)}")
+    return total

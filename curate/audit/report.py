@@ -139,7 +139,7 @@ def _near(p: Partial, params: AuditParams) -> dict | None:
         "sample_docs": n, "docs_with_near_duplicate": in_dup, "rate": in_dup / n, "ci95": wilson(in_dup, n),
         "removable": (n - len(sizes)) / n, "pairs_found": int(len(a)), "bands": bands, "rows": rows,
         "threshold": params.threshold, "num_perm": params.num_perm, "ngram": params.ngram,
-        "cluster_sizes": [[int(s), int(k)] for s, k in zip(cs, cn)],
+        "cluster_sizes": [[int(s), int(k)] for s, k in zip(cs, cn, strict=True)],
     }
 
 
@@ -166,11 +166,11 @@ def audit(uri: str, params: AuditParams) -> dict:
     tokens = "n_tokens" in numeric
     t_sample, t_near, t_rows = thresholds(row_counts, params)
     first, specs = 0, []
-    for i, (s, rows) in enumerate(zip(shards, row_counts)):
+    for i, (s, rows) in enumerate(zip(shards, row_counts, strict=True)):
         specs.append(ShardSpec(i, s.loc, first, text, tuple(numeric), tuple(strings), tokens, t_sample, t_near, t_rows, params))
         first += rows
     log.info(f"audit: {len(shards)} shard(s), {total:,} rows" + (f", a sample of {min(params.sample, total):,}" if params.sample else ""))
-    p = scan([s for s, r in zip(specs, row_counts) if r], params.workers)
+    p = scan([s for s, r in zip(specs, row_counts, strict=True) if r], params.workers)
     audited = p.audited
     lin = lineage(ds.manifest, f"manifest: {manifest_problem}" if manifest_problem else None)
     report = {

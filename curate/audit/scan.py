@@ -237,7 +237,7 @@ def scan_shard(spec: ShardSpec) -> Partial:
             if pa.types.is_dictionary(col.type):
                 col = col.dictionary_decode()
             vc = pc.value_counts(col.cast(pa.string()) if not pa.types.is_string(col.type) else col)
-            for v, k in zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist()):
+            for v, k in zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist(), strict=True):
                 key = "(null)" if v is None else v
                 cur[key] = cur.get(key, 0) + k
             p.categories[c] = cur if len(cur) <= MAX_CATEGORIES else None

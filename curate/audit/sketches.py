@@ -99,7 +99,7 @@ class ExactDup:
             "rate": rate, "ci95": [max(0.0, rate - 1.96 * se), min(1.0, rate + 1.96 * se)],
             "exact": self.level == 0, "hash_fraction": f, "docs_seen": docs,
             "distinct_docs_est": distinct / f, "duplicate_docs_est": (docs - distinct) / f,
-            "cluster_sizes": [[int(s), round(float(k) / f)] for s, k in zip(sizes, n)],
+            "cluster_sizes": [[int(s), round(float(k) / f)] for s, k in zip(sizes, n, strict=True)],
         }
 
 

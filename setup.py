@@ -1,4 +1,4 @@
-"""The compiled kernels (curate._native, curate._tokenize); everything else is declared in pyproject.toml."""
+"""The compiled kernels (curate._native, curate._tokenize, curate._dsir); everything else is declared in pyproject.toml."""
 
 import platform
 
@@ -11,5 +11,6 @@ setup(
     ext_modules=[
         Extension("curate._native", ["curate/_native.c"], depends=["curate/_unicode_tables.h", "curate/_strings.h"], extra_compile_args=flags),
         Extension("curate._tokenize", ["curate/_tokenize.c"], depends=["curate/_ccnet_tables.h", "curate/_strings.h"], extra_compile_args=flags),
+        Extension("curate._dsir", ["curate/_dsir.c"], depends=["curate/_dsir_tables.h", "curate/_strings.h"], extra_compile_args=flags),
     ]
 )

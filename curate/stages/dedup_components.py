@@ -70,7 +70,7 @@ def run_components(stage, ctx) -> None:
 
 def _node_files(stage, ctx, s: int) -> pa.Table:
     loc = stage.work(ctx, f"nodes/{s:06d}.parquet")
-    return pq.read_table(loc.fs.open_input_file(loc.path))
+    return pq.ParquetFile(loc.fs.open_input_file(loc.path)).read()  # not read_table: it imports pyarrow.dataset
 
 
 def _representatives(stage, ctx, parent, size, start) -> np.ndarray:
@@ -145,4 +145,4 @@ def _decisions(stage, ctx, parent, size, start, best) -> None:
 
 def load_decisions(stage, ctx, shard: int) -> pa.Table:
     loc = stage.work(ctx, f"decide/{shard:06d}.parquet")
-    return pq.read_table(loc.fs.open_input_file(loc.path))  # written in row order already
+    return pq.ParquetFile(loc.fs.open_input_file(loc.path)).read()  # written in row order already

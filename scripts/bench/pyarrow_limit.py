@@ -33,7 +33,8 @@ def _write(table: pa.Table, path: str) -> None:
     if CURATE_LIKE:
         rows_per_group = max(1, int(table.num_rows * (64 << 20) / max(table.nbytes, 1)))
         pq.write_table(table, path, compression="zstd", compression_level=3, row_group_size=rows_per_group,
-                       use_dictionary=[n for n in table.column_names if n not in ("text", "id", "doc_id")])
+                       use_dictionary=[n for n in table.column_names if n not in ("text", "id", "doc_id")],
+                       write_statistics=[n for n in table.column_names if n != "text"])
     else:
         pq.write_table(table, path, compression="zstd")
 

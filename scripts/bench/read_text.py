@@ -30,7 +30,8 @@ for f in sorted(a.dataset.glob("part-*.parquet")):
     if a.copy:
         a.copy.mkdir(parents=True, exist_ok=True)
         pq.write_table(t, a.copy / f.name, compression="zstd", compression_level=3, row_group_size=1 << 20,
-                       use_dictionary=[c for c in t.column_names if c not in ("text", "id")])
+                       use_dictionary=[c for c in t.column_names if c not in ("text", "id")],
+                       write_statistics=[c for c in t.column_names if c != "text"])
     rows += t.num_rows
     nbytes += sum(b.size for c in t.column("text").chunks for b in c.buffers() if b is not None)
     del t

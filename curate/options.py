@@ -61,6 +61,13 @@ class Compression(click.ParamType):
         return codec if level is None else f"{codec}:{level}"
 
 
+def _remember(ctx: click.Context, param: click.Parameter, value):
+    """--executor and --ray-address reach make_run_options through the context, so that every
+    command gets them from @run_options alone, without a new argument in each signature."""
+    ctx.meta[f"curate.{param.name}"] = value
+    return value
+
+
 def _apply(options):
     def deco(f):
         for opt in reversed(options):
@@ -90,13 +97,28 @@ run_options = _apply(
         click.option("--compression", type=Compression(), default="zstd:3", show_default=True, envvar="CURATE_COMPRESSION",
                      show_envvar=True, help="Codec of the shards written: zstd[:LEVEL], lz4, snappy, gzip[:LEVEL], none. "
                      "zstd:1 writes about 1.7x faster for files ~35% larger."),
+        click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+                     envvar="CURATE_EXECUTOR", show_envvar=True, expose_value=False, callback=_remember,
+                     help="Where tasks run: local worker processes (-j), or Ray tasks on a Ray cluster "
+                     "(pip install 'curate[ray]'). The output is the same bytes either way."),
+        click.option("--ray-address", metavar="HOST:PORT", envvar="CURATE_RAY_ADDRESS", show_envvar=True, default=None,
+                     expose_value=False, callback=_remember,
+                     help="The Ray cluster to run on (what `ray start --head` printed, or 'auto'); without it "
+                     "--executor ray starts a local Ray with -j CPUs."),
     )
 )
 
 
 def make_run_options(workers, task_slice, overwrite, keep_work, progress, compression="zstd:3", rejects=None,
                      quiet=False) -> RunOptions:
+    meta = ctx.meta if (ctx := click.get_current_context(silent=True)) is not None else {}
+    executor = meta.get("curate.executor") or "local"
+    ray_address = meta.get("curate.ray_address") or None
+    if ray_address and executor != "ray":
+        raise click.UsageError("--ray-address needs --executor ray")
     return RunOptions(
+        executor=executor,
+        ray_address=ray_address,
         compression=compression,
         workers=workers or default_workers(),
         task=task_slice,

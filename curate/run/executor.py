@@ -81,6 +81,9 @@ class RunOptions:
     rejects: str | None = None
     progress: str = "auto"  # auto | bar | plain | none
     compression: str = "zstd:3"  # of output and rejects shards (--compression)
+    # Where tasks run. Not part of the plan (plan.json): a run may be resumed with another executor.
+    executor: str = "local"  # local | ray
+    ray_address: str | None = None  # None with ray: start a local Ray with `workers` CPUs
 
 
 @dataclass
@@ -360,6 +363,9 @@ def execute(stage: Stage, out_uri: str, opts: RunOptions, input_locations: list[
     t0 = time.monotonic()
     stage.output_compression = opts.compression
     if out_uri == STDIO:
+        if opts.executor != "local":
+            raise UsageError(f"--executor {opts.executor} needs an output directory, not '-'",
+                             hint="a stream to stdout is written by one process; write to a directory instead")
         return _execute_to_stdout(stage, opts, t0)
     if opts.overwrite and opts.task is not None:
         raise UsageError(
@@ -368,6 +374,20 @@ def execute(stage: Stage, out_uri: str, opts: RunOptions, input_locations: list[
         )
     out = locate(out_uri)
     check_output_location(out, input_locations or [])
+    backend = None
+    if opts.executor == "ray":  # connect first: an unreachable cluster is an error before any work
+        from curate.run.ray_backend import RayBackend
+
+        backend = RayBackend(opts.ray_address, opts.workers)
+    try:
+        return _execute_dir(stage, out, opts, input_locations, backend, t0)
+    finally:
+        if backend is not None:
+            backend.close()
+
+
+def _execute_dir(stage: Stage, out: Location, opts: RunOptions, input_locations: list[Location] | None, backend,
+                 t0: float) -> RunSummary:
     rejects = locate(opts.rejects) if opts.rejects else None
     if rejects is not None:
         check_output_location(rejects, (input_locations or []) + [out])
@@ -412,7 +432,7 @@ def execute(stage: Stage, out_uri: str, opts: RunOptions, input_locations: list[
     _check_plan(out, record)
 
     summary = RunSummary(stage.name, out.uri, False, len(tasks), 0, 0)
-    pools = _Pool(opts.workers)
+    pools = backend or _Pool(opts.workers)
     try:
         return _run_phases(stage, phases, out, rejects, record, opts, summary, pools, t0)
     finally:
@@ -434,7 +454,9 @@ def _run_phases(stage, phases, out, rejects, record, opts, summary, pools, t0) -
         label = stage.name if len(phases) == 1 else f"{stage.name} {ph.name} ({k + 1}/{len(phases)})"
         reporter = Reporter(label, len(pending), sum(t.size for t in pending), opts.progress)
         try:
-            if opts.workers <= 1 or len(pending) <= 1 or small:
+            if not isinstance(pools, _Pool):  # --executor ray: every task is a Ray task
+                pools.run_phase(stage, ph, last, pending, out, rejects, reporter)
+            elif opts.workers <= 1 or len(pending) <= 1 or small:
                 _run_inline(stage, ph, last, pending, out, rejects, reporter)
             else:
                 _run_pool(stage, ph, last, pending, out, rejects, reporter, pools)
@@ -450,6 +472,10 @@ def _run_phases(stage, phases, out, rejects, record, opts, summary, pools, t0) -
             return summary
 
     results = [_read_done(out, phases[-1].name, t.name) for t in tasks]
+    if None in results and mf.is_complete(out):
+        # Two --task slices finished together and the other one finalized (and removed _work) first.
+        log.info(f"{stage.name}: {out.uri} was completed by another slice")
+        return _summary_from_manifest(stage, out, mf.read_manifest(out) or {}, len(tasks), time.monotonic() - t0)
     phase_stats = {}
     if len(phases) > 1:
         for ph in phases:

@@ -1,0 +1,250 @@
+"""--executor ray: every stage run as Ray tasks writes the same bytes as the local executor; a
+killed worker is retried, a killed driver resumes, bad data and a wrong address are clean errors.
+
+One Ray cluster per module, started with `ray start --head --num-cpus 2` in its own process group
+(the subprocess form of ray.init(num_cpus=2)): the Ray runs are real `python -m curate` drivers
+that join it with --ray-address, so Ray never lives inside the pytest process (whose stdout and
+signal handlers the other tests use), and the teardown kills exactly what the fixture started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tests.conftest import curate_proc, run, shard_bytes
+
+ROOT = Path(__file__).resolve().parent.parent
+# Token auth (the default of new local Ray clusters) needs the driver to hold the token; a
+# throwaway loopback cluster does without, and the test leaves no ~/.ray/auth_token behind.
+RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ray_address(tmp_path_factory):
+    port = _free_port()
+    log = tmp_path_factory.mktemp("ray") / "head.log"
+    ray_bin = Path(sys.executable).parent / "ray"
+    with open(log, "wb") as f:
+        head = subprocess.Popen(
+            [str(ray_bin), "start", "--head", "--block", "--num-cpus", "2", "--port", str(port),
+             "--node-ip-address", "127.0.0.1", "--include-dashboard", "false", "--disable-usage-stats"],
+            env=dict(os.environ, **RAY_ENV), stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        t0 = time.time()
+        while True:
+            assert head.poll() is None, f"ray start failed: {log.read_text()[-2000:]}"
+            assert time.time() - t0 < 60, "ray start --head did not come up in 60 s"
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        yield f"127.0.0.1:{port}"
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)  # the head, the GCS, the raylet and their workers
+        try:
+            head.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            os.killpg(head.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        head.wait()
+
+
+def ray_proc(address, *args, env=None, timeout=240):
+    return curate_proc(*args, "--executor", "ray", "--ray-address", address, env=dict(RAY_ENV, **(env or {})),
+                       timeout=timeout)
+
+
+def ok(*args):
+    r = run(*args)
+    assert r.exit_code == 0, r.output
+    return r
+
+
+# ---- inputs ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def inputs(sample_dataset, tmp_path_factory):
+    """The sample (10 shards), a tiny KenLM model of it, and the sample scored with it."""
+    d = tmp_path_factory.mktemp("ray_inputs")
+    model = d / "m.bin"
+    ok("ngram", "train", sample_dataset, model, "--order", "3", "--memory", "200M", "-q")
+    scored = d / "scored"
+    ok("score", sample_dataset, scored, "--kenlm", model, "--commonness", model, "-j", "1", "-q")
+    return {"raw": sample_dataset, "model": model, "scored": scored}
+
+
+# One line per command: {out} and {rej} are filled per run, the rest from `inputs`.
+COMMANDS = [
+    ("dedup-exact", ["dedup", "exact", "{raw}", "{out}", "--rejects", "{rej}"]),
+    ("dedup-paragraphs", ["dedup", "paragraphs", "{raw}", "{out}", "--rejects", "{rej}"]),
+    ("dedup-minhash", ["dedup", "minhash", "{raw}", "{out}", "--rejects", "{rej}"]),
+    ("dedup-minhash-annotate", ["dedup", "minhash", "{raw}", "{out}", "--no-verify", "--mode", "annotate"]),
+    ("score-kenlm-commonness", ["score", "{raw}", "{out}", "--kenlm", "{model}", "--commonness", "{model}"]),
+    ("filter-quantile", ["filter", "{scored}", "{out}", "--rejects", "{rej}", "--where", "len(text) >= 50",
+                         "--where", "ppl < quantile(ppl, 0.8)"]),
+    ("export-parquet", ["export", "{raw}", "{out}", "--format", "parquet", "--shard-size", "100"]),
+]
+
+
+def _fill(template, inputs, out, rej):
+    vals = {k: str(v) for k, v in inputs.items()} | {"out": str(out), "rej": str(rej)}
+    return [a.format(**vals) for a in template]
+
+
+def _same_manifest(a: Path, b: Path) -> None:
+    ma, mb = (json.loads((p / "_manifest.json").read_text()) for p in (a, b))
+    for key in ("totals", "counters", "params", "plan"):
+        assert ma.get(key) == mb.get(key), key
+    assert [(s["name"], s["rows_in"], s["rows_out"]) for s in ma["shards"]] == \
+           [(s["name"], s["rows_in"], s["rows_out"]) for s in mb["shards"]]
+
+
+@pytest.mark.parametrize("name,template", COMMANDS, ids=[c[0] for c in COMMANDS])
+def test_ray_writes_the_same_bytes_as_local(ray_address, inputs, tmp_path, name, template):
+    local, ray_out = tmp_path / "local", tmp_path / "ray"
+    ok(*_fill(template, inputs, local, tmp_path / "local_rej"), "-j", "1", "-q")
+    r = ray_proc(ray_address, *_fill(template, inputs, ray_out, tmp_path / "ray_rej"), "--json")
+    assert r.returncode == 0, r.stderr.decode()[-3000:]
+    summary = json.loads(r.stdout)
+    assert summary["complete"] and summary["tasks_run"] == summary["tasks_total"] > 0
+    assert (ray_out / "_SUCCESS").exists() and not (ray_out / "_work").exists()
+    assert shard_bytes(ray_out) == shard_bytes(local) and shard_bytes(local)
+    _same_manifest(ray_out, local)
+    if "{rej}" in template:
+        assert shard_bytes(tmp_path / "ray_rej") == shard_bytes(tmp_path / "local_rej")
+
+
+# ---- failures --------------------------------------------------------------------------------
+
+
+def test_a_killed_worker_is_retried(ray_address, inputs, tmp_path):
+    """The first task kills its own worker process (as the OOM killer would); Ray reruns it."""
+    marker = tmp_path / "crashed"
+    args = ["dedup", "minhash", inputs["raw"], tmp_path / "ray", "-q"]
+    r = ray_proc(ray_address, *args, env={"CURATE_TEST_RAY_CRASH_ONCE": str(marker)})
+    assert r.returncode == 0, r.stderr.decode()[-3000:]
+    assert marker.exists(), "no worker was killed: the test proved nothing"
+    ok("dedup", "minhash", inputs["raw"], tmp_path / "local", "-j", "1", "-q")
+    assert shard_bytes(tmp_path / "ray") == shard_bytes(tmp_path / "local")
+
+
+def test_bad_data_fails_the_stage_with_the_local_error(ray_address, tmp_path):
+    """A row group that does not decode fails inside a Ray task; the driver shows the local message."""
+    d = tmp_path / "in"
+    d.mkdir()
+    t = pa.table({"id": [str(i) for i in range(20000)], "text": [f"doc {i} " * 20 for i in range(20000)]})
+    pq.write_table(t.slice(0, 100), d / "part-00000.parquet")
+    p = d / "part-00001.parquet"
+    pq.write_table(t, p, row_group_size=5000)
+    col = pq.ParquetFile(p).metadata.row_group(2).column(1)
+    b = bytearray(p.read_bytes())
+    for i in range(col.data_page_offset + 50, col.data_page_offset + col.total_compressed_size - 50):
+        b[i] = (b[i] * 7 + 13) & 0xFF
+    p.write_bytes(bytes(b))
+    local = run("export", d, tmp_path / "o", "--format", "parquet", "-j", "1", "-q")
+    assert local.exit_code == 1 and "row group 2" in local.stderr, local.output
+    r = ray_proc(ray_address, "export", d, tmp_path / "o2", "--format", "parquet", "-q")
+    err = r.stderr.decode()
+    assert r.returncode == 1, err[-3000:]
+    assert "Traceback" not in err and "RayTaskError" not in err
+    assert err.strip().endswith(local.stderr.strip()), (err[-2000:], local.stderr)
+
+
+def test_unreachable_address_and_stdout_are_clean_errors_before_any_work(sample_dataset, tmp_path):
+    out = tmp_path / "out"
+    r = curate_proc("export", sample_dataset, out, "--executor", "ray", "--ray-address", f"127.0.0.1:{_free_port()}")
+    assert r.returncode == 2 and "cannot reach the Ray cluster" in r.stderr.decode(), r.stderr.decode()
+    assert not out.exists(), "work started before the executor was known to be usable"
+    r = run("export", sample_dataset, out, "--ray-address", "127.0.0.1:1")
+    assert r.exit_code == 2 and "--ray-address needs --executor ray" in r.output
+    r = run("export", sample_dataset, "-", "--executor", "ray")
+    assert r.exit_code == 2 and "needs an output directory" in r.stderr
+
+
+def test_ray_is_imported_only_for_the_ray_executor(sample_dataset, tmp_path):
+    code = ("import sys; from click.testing import CliRunner; from curate.cli import cli; "
+            f"r = CliRunner().invoke(cli, ['export', {str(sample_dataset)!r}, {str(tmp_path / 'o')!r}, '--format', "
+            "'parquet', '-j', '1', '-q']); assert r.exit_code == 0, r.output; "
+            "CliRunner().invoke(cli, ['dedup', 'minhash', '--help']); print('ray' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0 and r.stdout.strip() == "False", r.stderr
+
+
+def test_driver_killed_then_resumed_gives_identical_output(ray_address, inputs, tmp_path):
+    """kill -9 the driver once some tasks are done; rerun (locally: a plan resumes with any executor)."""
+    out = tmp_path / "out"
+    args = ["score", str(inputs["raw"]), str(out), "--kenlm", str(inputs["model"]), "-q",
+            "--executor", "ray", "--ray-address", ray_address]
+    proc = subprocess.Popen([sys.executable, "-m", "curate", *args], env=dict(os.environ, **RAY_ENV),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    done = out / "_work" / "done"
+    t0 = time.time()
+    while not (done.exists() and len(list(done.rglob("*.json"))) >= 2):
+        assert proc.poll() is None, f"finished before it could be killed: {proc.stderr.read().decode()[-2000:]}"
+        assert time.time() - t0 < 120
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    proc.stderr.close()
+    assert not (out / "_SUCCESS").exists()
+    r = ray_proc(ray_address, *args[:6], "--json")
+    assert r.returncode == 0, r.stderr.decode()[-3000:]
+    s = json.loads(r.stdout)
+    assert s["complete"] and s["tasks_skipped"] >= 2 and s["tasks_run"] + s["tasks_skipped"] == 10
+    ok("score", inputs["raw"], tmp_path / "local", "--kenlm", inputs["model"], "-j", "1", "-q")
+    assert shard_bytes(out) == shard_bytes(tmp_path / "local")
+    assert not any(p.name.startswith(".") for p in out.iterdir()), "temporary files left behind"
+
+
+# ---- Slurm job arrays: N slices as separate processes, then the finalize job -------------------
+
+
+@pytest.mark.parametrize("stage", [["dedup", "minhash"], ["filter", "--where", "ppl < quantile(ppl, 0.8)"]],
+                         ids=["dedup-minhash", "filter-quantile"])
+def test_slurm_array_flow_matches_a_plain_run(inputs, tmp_path, stage):
+    """scripts/slurm/array.sbatch runs `--task $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT`, one
+    process per array task; finalize.sbatch then runs the plain command for the global phases."""
+    src = inputs["scored"] if stage[0] == "filter" else inputs["raw"]
+    cmd = [*stage[:2], str(src)] if stage[0] == "dedup" else [stage[0], str(src)]
+    extra = stage[2:] if stage[0] == "dedup" else stage[1:]
+    plain, arr = tmp_path / "plain", tmp_path / "array"
+    ok(*cmd, plain, *extra, "-j", "1", "-q")
+    procs = [subprocess.Popen([sys.executable, "-m", "curate", *cmd, str(arr), *extra, "-q", "-j", "1",
+                               "--task", f"{i}/3"], stderr=subprocess.PIPE) for i in range(3)]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err.decode()
+    fin = curate_proc(*cmd, arr, *extra, "-j", "1", "--json")
+    assert fin.returncode == 0, fin.stderr.decode()
+    assert json.loads(fin.stdout)["complete"]
+    assert shard_bytes(arr) == shard_bytes(plain)
+    _same_manifest(arr, plain)
+
+
+def test_slurm_templates_use_zero_based_slices():
+    array = (ROOT / "scripts" / "slurm" / "array.sbatch").read_text()
+    assert '--task "$((SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN))/$SLURM_ARRAY_TASK_COUNT"' in array
+    r = subprocess.run(["bash", "-n", str(ROOT / "scripts" / "slurm" / "submit.sh")], capture_output=True)
+    assert r.returncode == 0, r.stderr

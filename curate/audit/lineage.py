@@ -49,7 +49,7 @@ def lineage(manifest: dict | None, problem: str | None = None) -> dict:
             "removed_by": _removed_by(a), "seed": a.get("seed"), "params": a.get("params") or {},
             "digest": a.get("digest"), "on_disk": _on_disk(a.get("output"), a.get("digest")) if a is not entries[-1] else "this dataset",
         })
-    for prev, cur in zip(chain, chain[1:], strict=True):
+    for prev, cur in zip(chain, chain[1:], strict=False):
         if prev["rows_out"] is not None and cur["rows_in"] is not None and prev["rows_out"] != cur["rows_in"]:
             problems.append(f"broken chain: {cur['stage']} read {cur['rows_in']:,} rows but {prev['stage']} wrote "
                             f"{prev['rows_out']:,} (a dataset in between was changed or is missing from the lineage)")

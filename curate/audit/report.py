@@ -34,6 +34,8 @@ def _open(uri: str) -> tuple[Dataset, str | None]:
     try:
         return open_dataset(uri), None
     except InputError as e:
+        if "no input files" in e.message:
+            return Dataset(uri, [], None), None
         if "manifest" not in e.message and "incomplete" not in e.message:
             raise
         ds = open_dataset(uri.rstrip("/") + "/**.parquet") if "://" not in uri else open_dataset(uri.rstrip("/") + "/*.parquet")

@@ -1,0 +1,86 @@
+"""Number formatting shared by the terminal and HTML views."""
+
+from __future__ import annotations
+
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+def num(v, digits: int = 3) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, int) or (isinstance(v, float) and v.is_integer() and abs(v) < 1e15):
+        return f"{int(v):,}"
+    if abs(v) >= 1e5:
+        return f"{v:,.0f}"
+    return f"{v:.{digits}g}"
+
+
+def pct(v, digits: int = 2) -> str:
+    return "–" if v is None else f"{100 * v:.{digits}f}%"
+
+
+def ci(v: dict | None, key: str = "ci95", as_pct: bool = True) -> str:
+    if not v or key not in v:
+        return ""
+    lo, hi = v[key]
+    if as_pct:
+        return f"[{100 * lo:.2f}, {100 * hi:.2f}]%"
+    return f"[{num(lo)}, {num(hi)}]"
+
+
+def spark(counts: list, width: int = 32) -> str:
+    if not counts:
+        return ""
+    if len(counts) > width:  # merge neighbouring bins to fit
+        k = -(-len(counts) // width)
+        counts = [sum(counts[i:i + k]) for i in range(0, len(counts), k)]
+    m = max(counts) or 1
+    return "".join(SPARK[min(len(SPARK) - 1, int(c / m * (len(SPARK) - 1) + (0.999 if c else 0)))] if c else " " for c in counts)
+
+
+def bar(frac: float, width: int = 24) -> str:
+    full = frac * width
+    n = int(full)
+    part = " ▏▎▍▌▋▊▉"[int((full - n) * 8)]
+    return "█" * n + (part if n < width else "")
+
+
+def human_bytes(n) -> str:
+    if n is None:
+        return "–"
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return str(n)
+
+
+def text_units(r: dict) -> tuple[str, object, str]:
+    """('tokens'|'words', value, note) of a report's text section."""
+    t = r.get("text") or {}
+    if t.get("units") == "tokens":
+        return "tokens", t.get("tokens"), "n_tokens column"
+    w = t.get("words") or {}
+    note = "" if w.get("exact", True) else f"est. from sample, 95% CI [{num(w['ci95'][0])}, {num(w['ci95'][1])}]"
+    return "words", w.get("value"), note
+
+
+def headline(r: dict) -> list[tuple[str, str, str]]:
+    """(label, value, note) rows common to both views."""
+    s, t, d = r["size"], r.get("text") or {}, r.get("duplication") or {}
+    rows = [("documents", num(s["documents"]), ""), ("shards", num(s["shards"]), ""),
+            ("bytes on disk", human_bytes(s["bytes_on_disk"]), "")]
+    if t:
+        unit, val, note = text_units(r)
+        rows += [("text bytes", human_bytes(t["bytes"]), ""), ("characters", num(t["characters"]), ""),
+                 (unit, num(val), note), ("empty documents", num(t["empty_documents"]), "")]
+    if d:
+        e, n, g = d["exact"], d.get("near"), d["ngrams"]
+        rows.append(("exact duplicates", pct(e["rate"]), ("exact" if e["exact"] else f"hash sample 1/{round(1 / e['hash_fraction'])}, 95% CI " + ci(e))))
+        if n:
+            whole = r.get("sample") is None and n["sample_docs"] >= (r["size"]["documents"] - (t.get("empty_documents") or 0))
+            rows.append(("near duplicates", pct(n["rate"]), f"95% CI {ci(n)}; MinHash {'over all' if whole else 'sample of'} "
+                         f"{num(n['sample_docs'])} docs, Jaccard >= {n['threshold']}"))
+        rows.append((f"distinct word {g['n']}-grams", num(round(g["distinct_est"])),
+                     f"HyperLogLog, ±{100 * 1.96 * g['rel_error_1sd']:.1f}% (95%)" + (" in the sample" if g["over"] == "sample" else "")))
+    return rows

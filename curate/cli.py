@@ -461,6 +461,7 @@ def _n(v) -> str:
 
 import curate.cli_filter  # noqa: E402,F401
 import curate.cli_lm  # noqa: E402,F401  (registers ngram and score on the group)
+import curate.cli_audit  # noqa: E402,F401
 import curate.cli_resample  # noqa: E402,F401
 
 

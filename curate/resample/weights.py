@@ -26,7 +26,7 @@ from curate.errors import InputError, UsageError
 MODES = ("uniform", "softdedup", "softdedup:dup_count", "column:NAME", "dsir", "expr:EXPR")
 SEGMENTS = 100
 FLOOR_QUANTILE = 0.01
-POWER = 1.0
+POWER = 1.5  # the smallest half-step at which 100 copies get <= 1/3 of uniform exposure (README)
 
 
 @dataclass(frozen=True)
@@ -58,9 +58,11 @@ class WeightSpec:
         return []
 
 
-def parse_weights(value: str, power: float = POWER, segments: int = SEGMENTS,
+def parse_weights(value: str, power: float | None = None, segments: int = SEGMENTS,
                   floor_quantile: float = FLOOR_QUANTILE) -> WeightSpec:
     v = value.strip()
+    if power is None:
+        power = 1.0 if v == "softdedup:dup_count" else POWER
     if not (power > 0 and math.isfinite(power)):
         raise UsageError(f"--power {power}: must be a positive number")
     if segments < 1:

@@ -10,7 +10,7 @@ KENLM := $(BIN)/lmplz
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml setup.py curate/_native.c curate/_unicode_tables.h curate/_tokenize.c curate/_ccnet_tables.h curate/_strings.h curate/_dsir.c curate/_dsir_tables.h
+$(STAMP): pyproject.toml setup.py curate/_native.c curate/_unicode_tables.h curate/_tokenize.c curate/_ccnet_tables.h curate/_strings.h curate/_dsir.c curate/_dsir_tables.h curate/_signals.c curate/_signals_tables.h
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'

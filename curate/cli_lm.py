@@ -74,9 +74,12 @@ def ngram_train(dataset, model, order, sample, seed, memory, prune, tokenizer, o
 @click.option("--commonness", "common_model", default=None, metavar="MODEL",
               help="Add commonness (SoftDedup: geometric-mean token probability of the document) and logprob.")
 @click.option("--tokenizer", default=None, help=TOKENIZER_HELP + " [default: the one each model was trained with]")
+@click.option("--signals", default=None, metavar="SETS",
+              help="Add heuristic quality signals, comma-separated sets: gopher, gopher-repetition, c4, fineweb "
+                   "(one column per quantity those rules threshold; presets in configs/).")
 @run_options
 @output_options
-def score(dataset, out, kenlm_model, common_model, tokenizer, workers, task_slice, overwrite, keep_work, progress,
+def score(dataset, out, kenlm_model, common_model, tokenizer, signals, workers, task_slice, overwrite, keep_work, progress,
           compression, quiet, as_json):
     """Add score columns to every row: numbers, never verdicts (thresholds live in `curate filter`).
 
@@ -89,6 +92,7 @@ def score(dataset, out, kenlm_model, common_model, tokenizer, workers, task_slic
       curate score clean/ scored/ --kenlm models/wiki.5gram.bin
       curate score clean/ scored/ --commonness models/self.4gram.bin -j 8
       curate score - - --kenlm m.bin < in.arrow | curate export - out.jsonl
+      curate score clean/ scored/ --signals gopher,gopher-repetition,c4,fineweb
     """
     from curate.io.dataset import open_dataset
     from curate.run.executor import execute
@@ -97,8 +101,13 @@ def score(dataset, out, kenlm_model, common_model, tokenizer, workers, task_slic
 
     log.set_quiet(quiet)
     _no_json_on_stdout(out, as_json)
+    sets = ()
+    if signals is not None:
+        from curate.score.signals import parse_sets
+
+        sets = parse_sets(signals)
     ds = open_dataset(dataset)
-    stage = Score(ds, ScoreParams(kenlm=kenlm_model, commonness=common_model, tokenizer=tokenizer))
+    stage = Score(ds, ScoreParams(kenlm=kenlm_model, commonness=common_model, tokenizer=tokenizer, signals=sets))
     summary = execute(stage, out, make_run_options(workers, task_slice, overwrite, keep_work, progress, compression,
                                                    None, quiet), input_locations(ds))
     _finish(summary, as_json)

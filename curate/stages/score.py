@@ -17,6 +17,7 @@ class ScoreParams:
     kenlm: str | None = None  # model for ppl
     commonness: str | None = None  # model for commonness
     tokenizer: str | None = None  # None: each model's own (from its manifest)
+    signals: tuple[str, ...] = ()  # heuristic signal sets (curate.score.signals.SETS)
 
 
 class Score(MapStage):
@@ -31,8 +32,12 @@ class Score(MapStage):
             self.scorers.append(KenLMScorer("ppl", params.kenlm, params.tokenizer, "--kenlm"))
         if params.commonness:
             self.scorers.append(KenLMScorer("commonness", params.commonness, params.tokenizer, "--commonness"))
+        if params.signals:
+            from curate.score.signals import SignalsScorer
+
+            self.scorers.append(SignalsScorer(params.signals))
         if not self.scorers:
-            raise UsageError("nothing to score", hint="give at least one scorer, e.g. --kenlm MODEL or --commonness MODEL")
+            raise UsageError("nothing to score", hint="give at least one scorer, e.g. --kenlm MODEL, --commonness MODEL or --signals gopher")
         self._warned = False
 
     def manifest_params(self) -> dict:

@@ -15,11 +15,12 @@ How each figure is made (memory does not grow with the corpus):
   exact duplicates     whitespace-normalised 128-bit hash of every document, counted
                        exactly up to 2M distinct documents, beyond that over a hash
                        sample (all copies of a document share a hash) with a 95% CI
-  near duplicates      MinHash (128 permutations, word 5-grams, LSH bands as `curate
-                       dedup minhash`, Jaccard >= 0.8 estimated from signatures) over a
-                       uniform sample of --near-sample documents; the share that has a
-                       near copy in the sample, with a Wilson 95% CI. Over a sample it
-                       is a lower bound for the corpus (copies outside it are not seen)
+  near duplicates      MinHash (128 permutations, word 5-grams as `curate dedup
+                       minhash`, 32 LSH bands x 4 rows, Jaccard >= 0.8 estimated from the
+                       signatures) over a uniform sample of --near-sample documents: the
+                       share that has a near copy in the sample, with a Wilson 95% CI.
+                       Over a sample it is a lower bound for the corpus (copies outside
+                       the sample are not seen)
   distinct 5-grams     datasketch HyperLogLog (p=14: ±1.6% at 95%)
   repeated lines       Misra-Gries heavy hitters (4096 counters), each count at most the
                        printed bound below the truth

@@ -15,6 +15,8 @@ from curate.errors import InputError
 from curate.io.dataset import Dataset, open_dataset
 from curate.io.parquet import open_parquet
 
+NEAR_ROWS = 4
+WINDOW = 32
 QUANTILES = (0.0, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 1.0)
 Z = 1.96
 
@@ -101,14 +103,14 @@ def _estimate_total(m: list, n_all: int) -> dict:
 def _near(p: Partial, params: AuditParams) -> dict | None:
     if not p.near_keys:
         return None
-    from curate.stages.dedup_minhash import optimal_bands
-
     keys = np.concatenate(p.near_keys)
     sig = np.ascontiguousarray(np.concatenate(p.near_sigs))
     order = np.argsort(keys, kind="stable")  # the same order for any -j
     sig = sig[order]
     n = len(sig)
-    bands, rows = optimal_bands(params.threshold, params.num_perm)
+    # Many short bands: a pair at the threshold is a candidate almost surely (1-(1-0.8^4)^32 > 0.9999),
+    # unlike dedup's S-curve; candidates are cheap here since each is checked on its signatures.
+    bands, rows = params.num_perm // NEAR_ROWS, NEAR_ROWS
     bk = np.empty((n, bands), np.uint64)
     _native.band_keys(sig, params.num_perm, bands, rows, bk)
     a_list, b_list = [], []
@@ -116,16 +118,17 @@ def _near(p: Partial, params: AuditParams) -> dict | None:
         col = bk[:, j]
         o = np.argsort(col, kind="stable")
         s = col[o]
-        start = np.r_[True, s[1:] != s[:-1]]
-        first = o[np.flatnonzero(start)][np.cumsum(start) - 1]  # each member -> its group's first
-        m = first != o
-        a_list.append(first[m])
-        b_list.append(o[m])
+        for d in range(1, WINDOW + 1):  # every pair within a group, up to WINDOW apart in it
+            same = s[d:] == s[:-d]
+            if not same.any():
+                break
+            a_list.append(o[:-d][same])
+            b_list.append(o[d:][same])
     a = np.concatenate(a_list) if a_list else np.empty(0, np.int64)
     b = np.concatenate(b_list) if b_list else np.empty(0, np.int64)
     if len(a):
-        pairs = np.unique(np.stack([np.minimum(a, b), np.maximum(a, b)], 1), axis=0)
-        a, b = pairs[:, 0], pairs[:, 1]
+        code = np.unique(np.minimum(a, b).astype(np.int64) * n + np.maximum(a, b))
+        a, b = code // n, code % n
         est = np.empty(len(a))
         for lo in range(0, len(a), 1 << 16):  # signature agreement = the MinHash estimate of Jaccard
             est[lo:lo + (1 << 16)] = (sig[a[lo:lo + (1 << 16)]] == sig[b[lo:lo + (1 << 16)]]).mean(1)

@@ -1,0 +1,371 @@
+"""curate audit: every figure checked against an independent computation on small datasets, bad
+input reported plainly, and the HTML report rendered in a real headless Chromium."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import random
+import re
+import shutil
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from curate.audit.html import render
+from curate.audit.report import AuditParams, audit
+from curate.audit.sketches import ExactDup, HeavyHitters, hll_count, hll_registers
+from tests.conftest import run
+
+# lower-case letters only: the "simple" normal form of MinHash and 5-grams keeps them as they are
+WORDS = ["".join(w) for w in itertools.islice(itertools.product("abcdefghijklmnopqrstuvwxyz", repeat=3), 3000)]
+
+
+def _write(root: Path, table: pa.Table, shards: int = 3) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    n = table.num_rows
+    for k in range(shards):
+        lo, hi = k * n // shards, (k + 1) * n // shards
+        pq.write_table(table.slice(lo, hi - lo), root / f"part-{k:05d}.parquet", row_group_size=97)
+    return root
+
+
+def _doc(rng: random.Random, lo: int = 5, hi: int = 200) -> str:
+    words = [rng.choice(WORDS) for _ in range(rng.randint(lo, hi))]
+    # whitespace of every kind between words, and lines, some of them boilerplate
+    seps = [rng.choice([" ", " ", " ", "  ", "\t", "\n"]) for _ in words]
+    body = "".join(w + s for w, s in zip(words, seps, strict=True)).strip()
+    if rng.random() < 0.3:
+        body += "\n" + rng.choice(["Subscribe to our newsletter", "All rights reserved.", "Click here"])
+    return body
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> tuple[Path, list[dict]]:
+    """1,200 documents: exact copies (some differing only in whitespace), near copies (one word in
+    ~110+ changed), a numeric column with nulls, a domain column."""
+    rng = random.Random(7)
+    docs = [_doc(rng) for _ in range(1000)]
+    for _ in range(120):  # exact copies
+        d = rng.choice(docs[:1000])
+        docs.append(d if rng.random() < 0.5 else "  " + d.replace(" ", "   ", 1) + " ")
+    for _ in range(80):  # near copies of long documents: Jaccard >= 0.9, clear of MinHash's noise at 0.8
+        src = rng.choice([d for d in docs[:1000] if len(d.split()) >= 110])
+        w = src.split(" ")
+        w[rng.randrange(len(w))] = "changed"
+        docs.append(" ".join(w))
+    rng.shuffle(docs)
+    rows = [{"id": str(i), "text": t, "score": (None if i % 17 == 0 else rng.gauss(5, 2)),
+             "domain": rng.choice(["a.com", "b.org", "c.net", "a.com"])} for i, t in enumerate(docs)]
+    root = _write(tmp_path_factory.mktemp("audit") / "ds", pa.Table.from_pylist(rows))
+    return root, rows
+
+
+@pytest.fixture(scope="module")
+def report(corpus) -> dict:
+    return audit(str(corpus[0]), AuditParams(workers=1))
+
+
+def _norm_ws(t: str) -> str:
+    return " ".join(t.split())
+
+
+def test_size_and_lengths(corpus, report):
+    _, rows = corpus
+    texts = [r["text"] for r in rows]
+    assert report["size"]["documents"] == len(rows) and report["size"]["shards"] == 3
+    t = report["text"]
+    assert t["characters"] == sum(len(x) for x in texts)
+    assert t["bytes"] == sum(len(x.encode()) for x in texts)
+    assert t["words"]["value"] == sum(len(x.split()) for x in texts) and t["words"]["exact"]
+    chars = np.array([len(x) for x in texts])
+    words = np.array([len(x.split()) for x in texts])
+    for q, v in t["length_quantiles"]["characters"].items():
+        assert v == np.quantile(chars, float(q), method="inverted_cdf")
+    for q, v in t["length_quantiles"]["words"].items():
+        assert v == np.quantile(words, float(q), method="inverted_cdf")
+    assert sum(b[2] for b in t["length_histogram"]["characters"]) == len(rows)
+    for lo, hi, c in t["length_histogram"]["words"]:
+        assert c == int(((words >= lo) & (words < hi)).sum()) if lo >= 1 else True
+
+
+def test_numeric_and_string_columns(corpus, report):
+    _, rows = corpus
+    vals = np.array([r["score"] for r in rows if r["score"] is not None])
+    (e,) = [c for c in report["columns"]["numeric"] if c["name"] == "score"]
+    assert e["count"] == len(vals) and e["nulls"] == sum(r["score"] is None for r in rows)
+    assert e["min"] == vals.min() and e["max"] == vals.max() and math.isclose(e["mean"], vals.mean())
+    for q, v in e["quantiles"].items():
+        assert v == np.quantile(vals, float(q), method="inverted_cdf")
+    assert sum(b[2] for b in e["histogram"]) == len(vals)
+    (m,) = [c for c in report["columns"]["strings"] if c["name"] == "domain"]
+    assert dict(map(tuple, m["mix"])) == Counter(r["domain"] for r in rows)
+
+
+def test_exact_duplicates(corpus, report):
+    _, rows = corpus
+    norm = Counter(_norm_ws(r["text"]) for r in rows)
+    ex = report["duplication"]["exact"]
+    assert ex["exact"] and ex["docs_seen"] == len(rows)
+    assert math.isclose(ex["rate"], (len(rows) - len(norm)) / len(rows))
+    assert dict(map(tuple, ex["cluster_sizes"])) == Counter(norm.values())
+
+
+def test_exact_duplicates_hash_sampled_within_interval():
+    rng = np.random.default_rng(3)
+    sizes = rng.geometric(0.6, 40_000)  # clusters of 1, 2, 3, ... copies
+    h = np.repeat(rng.integers(0, 2**63, len(sizes), dtype=np.uint64) * np.uint64(2) + np.uint64(1), sizes)
+    rng.shuffle(h)
+    true = (sizes.sum() - len(sizes)) / sizes.sum()
+    parts = []
+    for chunk in np.array_split(h, 4):
+        s = ExactDup(capacity=4096)
+        for b in np.array_split(chunk, 10):
+            s.add(b)
+        parts.append(s)
+    merged = parts[0]
+    for s in parts[1:]:
+        merged.merge(s)
+    got = merged.summary()
+    assert not got["exact"] and len(merged.keys) <= 4096
+    assert got["ci95"][0] <= true <= got["ci95"][1]
+    assert abs(got["distinct_docs_est"] - len(sizes)) < 0.1 * len(sizes)
+
+
+def test_heavy_hitters_bound():
+    rng = np.random.default_rng(5)
+    items = np.concatenate([np.repeat(np.arange(20, dtype=np.uint64), rng.integers(50, 400, 20)),
+                            rng.integers(1000, 10**9, 30_000).astype(np.uint64)])
+    rng.shuffle(items)
+    true = Counter(items.tolist())
+    parts = []
+    for chunk in np.array_split(items, 3):
+        hh = HeavyHitters(k=64)
+        for b in np.array_split(chunk, 20):
+            k, c = np.unique(b, return_counts=True)
+            hh.add(k, c.astype(np.int64), lambda i, k=k: str(k[i]))
+        parts.append(hh)
+    hh = parts[0]
+    for p in parts[1:]:
+        hh.merge(p)
+    assert hh.error > 0 and hh.total == len(items)
+    got = {int(k): int(c) for k, c in zip(hh.keys, hh.counts, strict=True)}
+    for k, c in got.items():
+        assert true[k] - hh.error <= c <= true[k]
+    for k, c in true.items():
+        if c > hh.error:
+            assert k in got and hh.texts[k] == str(k)
+
+
+def test_repeated_lines(corpus, report):
+    _, rows = corpus
+    lines = Counter(_norm_ws(ln) for r in rows for ln in r["text"].split("\n") if ln.strip())
+    d = report["duplication"]["lines"]
+    err, top = d["max_undercount"], d["top"]
+    assert d["total"] == sum(lines.values()) and err <= d["total"] / 4097
+    assert [_norm_ws(e["text"]) for e in top[:3]] == [k for k, _ in lines.most_common(3)]
+    for e in top:
+        assert lines[_norm_ws(e["text"])] - err <= e["count"] <= lines[_norm_ws(e["text"])]
+
+
+def test_hll_registers_match_datasketch_and_count(corpus, report):
+    from datasketch import HyperLogLog
+
+    rng = np.random.default_rng(1)
+    h = rng.integers(0, 2**32, 50_000, dtype=np.uint64)
+    ref = HyperLogLog(p=14, hashfunc=lambda x: x)
+    for x in h.tolist():
+        ref.update(x)
+    assert np.array_equal(hll_registers(h), ref.reg)
+    # distinct word 5-grams of the corpus, counted exactly in Python (lower-case ASCII words: the
+    # "simple" normal form is the whitespace-split words)
+    grams = set()
+    for r in corpus[1]:
+        w = r["text"].split()
+        grams.update(tuple(w[i:i + 5]) for i in range(len(w) - 4)) if len(w) >= 5 else grams.add(tuple(w))
+    g = report["duplication"]["ngrams"]
+    assert abs(g["distinct_est"] - len(grams)) <= 4 * g["rel_error_1sd"] * len(grams)
+    assert hll_count(hll_registers(np.empty(0, np.uint64))) == 0
+
+
+def test_near_duplicates_against_exact_jaccard(corpus, report):
+    rows = corpus[1]
+    sets = []
+    for r in rows:
+        w = _norm_ws(r["text"]).split()
+        sets.append({tuple(w[i:i + 5]) for i in range(len(w) - 4)} if len(w) >= 5 else {tuple(w)})
+    # candidates by a shared 5-gram, then the true Jaccard
+    by_gram: dict = {}
+    for i, s in enumerate(sets):
+        for g in s:
+            by_gram.setdefault(g, []).append(i)
+    has = set()
+    for ids in by_gram.values():
+        for a in ids:
+            for b in ids:
+                if a < b and (a, b) and len(sets[a] & sets[b]) / len(sets[a] | sets[b]) >= 0.8:
+                    has.update((a, b))
+    near = report["duplication"]["near"]
+    assert near["sample_docs"] == len(rows)
+    # MinHash misses or adds only pairs close to the threshold (the corpus has few): allow a handful
+    assert abs(near["docs_with_near_duplicate"] - len(has)) <= 3, (near["docs_with_near_duplicate"], len(has))
+    lo, hi = near["ci95"]
+    assert lo <= near["rate"] <= hi
+
+
+def test_sample_mode_is_seeded_uniform_and_says_so(corpus):
+    root, rows = corpus
+    a = audit(str(root), AuditParams(sample=400, seed=3, workers=1))
+    b = audit(str(root), AuditParams(sample=400, seed=3, workers=2))
+    c = audit(str(root), AuditParams(sample=400, seed=4, workers=1))
+    assert a == b
+    assert a["sample"]["docs"] == 400 and a["sample"]["of"] == len(rows)
+    w = a["text"]["words"]
+    assert not w["exact"] and w["ci95"][0] <= sum(len(r["text"].split()) for r in rows) <= w["ci95"][1]
+    assert a["text"]["words"] != c["text"]["words"]
+    assert a["duplication"]["near"]["sample_docs"] <= 400
+    # every-row figures stay exact
+    assert a["text"]["characters"] == sum(len(r["text"]) for r in rows)
+
+
+def test_parallel_equals_serial(corpus, report):
+    assert audit(str(corpus[0]), AuditParams(workers=3)) == report
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory, corpus) -> tuple[Path, Path]:
+    """ingest -> dedup exact -> filter through the CLI: a real manifest chain."""
+    root = tmp_path_factory.mktemp("pipe")
+    src = root / "docs.jsonl"
+    src.write_text("".join(json.dumps({"doc_id": r["id"], "text": r["text"], "domain": r["domain"],
+                                       "score": r["score"]}) + "\n" for r in corpus[1]))
+    assert run("ingest", src, root / "raw", "--id-field", "doc_id", "--shard-size", "300", "-q").exit_code == 0
+    assert run("dedup", "exact", root / "raw", root / "exact", "-q", "-j", "1").exit_code == 0
+    r = run("filter", root / "exact", root / "final", "--rule", "long=len(text) >= 200", "--rule", "scored=score is not null", "-q", "-j", "1")
+    assert r.exit_code == 0, r.output
+    return root / "raw", root / "final"
+
+
+def test_lineage_funnel_and_rules(pipeline):
+    raw, final = pipeline
+    rep = audit(str(final), AuditParams(workers=1))
+    lin = rep["lineage"]
+    assert lin["status"] == "ok" and [c["stage"] for c in lin["chain"]] == ["ingest", "dedup_exact", "filter"]
+    m = json.loads((final / "_manifest.json").read_text())
+    assert lin["chain"][-1]["removed_by"] == {k.split(":", 1)[1]: v for k, v in m["counters"].items() if k.startswith("removed:")}
+    exact = json.loads((final.parent / "exact" / "_manifest.json").read_text())
+    assert lin["chain"][1]["removed_by"] == {"exact_duplicate": exact["totals"]["rows_rejected"]}
+    assert [f["rows"] for f in lin["funnel"]] == [1200, 1200, exact["totals"]["rows_out"], rep["size"]["documents"]]
+    assert all(c["on_disk"] in ("same", "this dataset") for c in lin["chain"])
+
+
+def test_broken_chains_are_reported(pipeline, tmp_path):
+    _, final = pipeline
+    edited = tmp_path / "edited"
+    shutil.copytree(final, edited)
+    m = json.loads((edited / "_manifest.json").read_text())
+    m["lineage"][1]["totals"]["rows_out"] += 5
+    (edited / "_manifest.json").write_text(json.dumps(m))
+    rep = audit(str(edited), AuditParams(workers=1))
+    assert rep["lineage"]["status"] == "broken"
+    assert any("broken chain: filter read" in p for p in rep["problems"])
+    bad = tmp_path / "bad"
+    shutil.copytree(final, bad)
+    (bad / "_manifest.json").write_text("{oops")
+    r = run("audit", bad, "-q")
+    assert r.exit_code == 0 and "manifest is not valid JSON" in r.stdout and "documents" in r.stdout
+    (bad / "_SUCCESS").unlink()
+    (bad / "_manifest.json").write_text(json.dumps(m))
+    r = run("audit", bad, "-q", "--json")
+    assert r.exit_code == 0 and any("incomplete" in p for p in json.loads(r.stdout)["problems"])
+
+
+def test_bad_input_never_crashes(tmp_path):
+    (tmp_path / "empty").mkdir()
+    _write(tmp_path / "notext", pa.table({"a": [1, 2, 3], "domain": ["x", "y", "x"]}), 1)
+    _write(tmp_path / "nulls", pa.table({"text": ["a b", "c", "a b"], "ppl": pa.array([None] * 3, pa.float64()),
+                                         "n": [float("nan")] * 3}), 1)
+    _write(tmp_path / "zero", pa.table({"text": pa.array([], pa.string())}), 1)
+    expect = {"empty": "the dataset is empty", "notext": "no 'text' column", "nulls": "column ppl: every value is null",
+              "zero": "no rows"}
+    for name, msg in expect.items():
+        r = run("audit", tmp_path / name, "-q", "--json")
+        assert r.exit_code == 0, r.output
+        rep = json.loads(r.stdout)
+        assert any(msg in p for p in rep["problems"]), (name, rep["problems"])
+        r = run("audit", tmp_path / name, "-q", "--html", tmp_path / f"{name}.html")
+        assert r.exit_code == 0 and msg.split(":")[0] in r.stdout
+    (mix,) = json.loads(run("audit", tmp_path / "notext", "-q", "--json").stdout)["columns"]["strings"]
+    assert mix["mix"] == [["x", 2], ["y", 1]]
+    r = run("audit", tmp_path / "missing")
+    assert r.exit_code == 1 and "no such file" in r.output
+
+
+def test_compare_and_terminal(pipeline):
+    raw, final = pipeline
+    r = run("audit", final, "--compare", raw, "-q", "--json")
+    got = json.loads(r.stdout)
+    assert got["a"]["size"]["documents"] < got["b"]["size"]["documents"] == 1200
+    r = run("audit", final, "--compare", raw, "-q")
+    assert r.exit_code == 0 and str(raw) in r.stdout and "side by side" in r.stdout and "domain mix" in r.stdout
+    r = run("audit", final, "-q")
+    assert "most repeated lines" in r.stdout and "lineage" in r.stdout and "▁" in r.stdout or "█" in r.stdout
+
+
+# ---- the HTML report in a real browser ---------------------------------------------------------
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def browse(html: Path, shot: Path | None = None) -> tuple[str, list[str]]:
+    """(DOM after load, console lines) of a page in headless Chromium. Console messages are logged
+    on stderr as 'INFO:CONSOLE...' with --enable-logging; the report has no scripts, so any is an error."""
+    args = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0",
+            "--hide-scrollbars", "--window-size=1200,2400"]
+    p = subprocess.run(args + ["--dump-dom", html.as_uri()], capture_output=True, text=True, timeout=120)
+    console = [ln for ln in p.stderr.splitlines() if ":CONSOLE" in ln]
+    if shot is not None:
+        subprocess.run(args + [f"--screenshot={shot}", html.as_uri()], capture_output=True, timeout=120, check=True)
+    return p.stdout, console
+
+
+needs_chromium = pytest.mark.skipif(_chromium() is None, reason="chromium not installed: run scripts/install_chromium.sh as root")
+
+
+@needs_chromium
+def test_browser_harness_sees_script_errors(tmp_path):
+    page = tmp_path / "bad.html"
+    page.write_text('<!DOCTYPE html><html><body><script>throw new Error("boom")</script></body></html>')
+    _, console = browse(page)
+    assert any("boom" in ln for ln in console)
+
+
+@needs_chromium
+def test_html_report_renders_in_chromium(pipeline, tmp_path):
+    raw, final = pipeline
+    out = tmp_path / "report.html"
+    r = run("audit", final, "--compare", raw, "-q", "--html", out)
+    assert r.exit_code == 0
+    text = out.read_text()
+    # one self-contained file: nothing to fetch, no scripts
+    assert "<script" not in text and not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", text) and "@import" not in text
+    shot = tmp_path / "report.png"
+    dom, console = browse(out, shot)
+    assert console == [], console
+    assert dom.count("<svg") >= 6
+    for title in ("document length in characters", "duplicate cluster sizes", "domain mix", "per-stage funnel", "histogram of score"):
+        assert f"<title>{title}</title>" in dom
+    assert dom.count("<rect") > 50 and "<circle" in dom
+    assert shot.stat().st_size > 20_000  # something was drawn
+
+
+def test_render_single_report_has_every_plot(report):
+    html = render(report)
+    assert html.count("<svg") >= 4 and "log-log" in html and "domain mix" in html

@@ -77,9 +77,26 @@ def ngram_train(dataset, model, order, sample, seed, memory, prune, tokenizer, o
 @click.option("--signals", default=None, metavar="SETS",
               help="Add heuristic quality signals, comma-separated sets: gopher, gopher-repetition, c4, fineweb "
                    "(one column per quantity those rules threshold; presets in configs/).")
+@click.option("--fasttext", "fasttext_models", multiple=True, metavar="MODEL",
+              help="Add <name>_label and <name>_score (top label, its probability) from a fastText classifier "
+                   "(lid.176.bin, a quality classifier). Repeatable.")
+@click.option("--fasttext-name", "fasttext_names", multiple=True, metavar="NAME",
+              help="Column prefix of each --fasttext model, paired in order [default: the model file's stem, "
+                   "lid.176.bin -> lid_176].")
+@click.option("--dsir-target", default=None, metavar="TARGET",
+              help="Add dsir_logratio, DSIR's log importance weight toward TARGET (a dataset: Parquet dir/glob or "
+                   ".jsonl[.gz] files), after a first pass that fits IN's hashed n-gram distribution.")
+@click.option("--dsir-buckets", type=int, default=None, metavar="N",
+              help="Hash buckets of the DSIR features [default: 10000, data-selection's].")
+@click.option("--dsir-target-field", default="text", show_default=True, metavar="FIELD",
+              help="The target's text column (or JSON field).")
+@click.option("--dsir-save", default=None, metavar="FILE", help="Write the fitted DSIR estimator to FILE.")
+@click.option("--dsir-load", default=None, metavar="FILE",
+              help="Score with a DSIR estimator written by --dsir-save (no fitting pass; IN may be '-').")
 @run_options
 @output_options
-def score(dataset, out, kenlm_model, common_model, tokenizer, signals, workers, task_slice, overwrite, keep_work, progress,
+def score(dataset, out, kenlm_model, common_model, tokenizer, signals, fasttext_models, fasttext_names, dsir_target,
+          dsir_buckets, dsir_target_field, dsir_save, dsir_load, workers, task_slice, overwrite, keep_work, progress,
           compression, quiet, as_json):
     """Add score columns to every row: numbers, never verdicts (thresholds live in `curate filter`).
 
@@ -93,6 +110,9 @@ def score(dataset, out, kenlm_model, common_model, tokenizer, signals, workers, 
       curate score clean/ scored/ --commonness models/self.4gram.bin -j 8
       curate score - - --kenlm m.bin < in.arrow | curate export - out.jsonl
       curate score clean/ scored/ --signals gopher,gopher-repetition,c4,fineweb
+      curate score clean/ scored/ --fasttext lid.176.bin --fasttext-name lang --fasttext edu.bin --fasttext-name edu
+      curate score crawl/ scored/ --dsir-target wiki.jsonl.gz --dsir-save crawl-wiki.dsir
+      curate score more/ scored2/ --dsir-load crawl-wiki.dsir
     """
     from curate.io.dataset import open_dataset
     from curate.run.executor import execute
@@ -107,7 +127,25 @@ def score(dataset, out, kenlm_model, common_model, tokenizer, signals, workers, 
 
         sets = parse_sets(signals)
     ds = open_dataset(dataset)
-    stage = Score(ds, ScoreParams(kenlm=kenlm_model, commonness=common_model, tokenizer=tokenizer, signals=sets))
+    ft, dsir = _fasttext_and_dsir(fasttext_models, fasttext_names, dsir_target, dsir_buckets, dsir_target_field,
+                                  dsir_save, dsir_load)
+    stage = Score(ds, ScoreParams(kenlm=kenlm_model, commonness=common_model, tokenizer=tokenizer, signals=sets,
+                                  fasttext=ft, dsir=dsir))
     summary = execute(stage, out, make_run_options(workers, task_slice, overwrite, keep_work, progress, compression,
                                                    None, quiet), input_locations(ds))
     _finish(summary, as_json)
+
+
+def _fasttext_and_dsir(models, names, target, buckets, target_field, save, load):
+    from curate.errors import UsageError
+    from curate.score.dsir import DSIRParams
+    from curate.score.fasttext_scorer import pair_names
+
+    if names and not models:
+        raise UsageError("--fasttext-name without --fasttext", hint="give the model: --fasttext MODEL --fasttext-name NAME")
+    ft = tuple(pair_names(tuple(models), tuple(names))) if models else ()
+    if target is None and load is None:
+        if buckets is not None or save is not None:
+            raise UsageError("--dsir-buckets and --dsir-save need --dsir-target TARGET")
+        return ft, None
+    return ft, DSIRParams(target=target, buckets=buckets, load=load, save=save, target_field=target_field)

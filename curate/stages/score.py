@@ -9,6 +9,7 @@ import pyarrow as pa
 
 from curate import log
 from curate.errors import UsageError
+from curate.run.executor import Phase, Task, TaskContext
 from curate.stages.base import MapStage, put_column
 
 
@@ -18,6 +19,8 @@ class ScoreParams:
     commonness: str | None = None  # model for commonness
     tokenizer: str | None = None  # None: each model's own (from its manifest)
     signals: tuple[str, ...] = ()  # heuristic signal sets (curate.score.signals.SETS)
+    fasttext: tuple[tuple[str, str], ...] = ()  # (column prefix, model file) per fastText classifier
+    dsir: object = None  # curate.score.dsir.DSIRParams, or None
 
 
 class Score(MapStage):
@@ -36,12 +39,41 @@ class Score(MapStage):
             from curate.score.signals import SignalsScorer
 
             self.scorers.append(SignalsScorer(params.signals))
+        for name, model in params.fasttext:
+            from curate.score.fasttext_scorer import FastTextScorer
+
+            self.scorers.append(FastTextScorer(name, model))
+        if params.dsir is not None:
+            from curate.score.dsir import DSIRScorer
+
+            self.scorers.append(DSIRScorer(params.dsir, dataset.stdin))
         if not self.scorers:
             raise UsageError("nothing to score", hint="give at least one scorer, e.g. --kenlm MODEL, --commonness MODEL or --signals gopher")
         self._warned = False
 
     def manifest_params(self) -> dict:
         return {"scorers": [{"kind": s.kind, **s.identity()} for s in self.scorers]}
+
+    # -- a first phase for scorers fitted on the input (DSIR's raw distribution) ----------------
+    def phases(self) -> list[Phase]:
+        tasks = self.plan()
+        fit = [t for i, s in enumerate(self.scorers) if hasattr(s, "fit_tasks") for t in s.fit_tasks(self, i)]
+        return [Phase("fit", fit, "run_fit"), Phase("score", tasks)] if fit else [Phase("main", tasks)]
+
+    def run_fit(self, task: Task, ctx: TaskContext) -> None:
+        self.scorers[task.spec[0]].run_fit(self, task.spec, task, ctx)
+
+    def begin_task(self, task: Task, ctx: TaskContext) -> None:
+        for s in self.scorers:
+            if hasattr(s, "begin"):
+                s.begin(self, ctx)
+
+    def finalize(self, out, results) -> dict:
+        extra: dict = {}
+        for s in self.scorers:
+            if hasattr(s, "finalize"):
+                extra |= s.finalize(self, out)
+        return extra
 
     def prepare(self) -> None:
         for s in self.scorers:

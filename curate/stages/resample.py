@@ -64,10 +64,13 @@ class ResampleParams:
         return "multinomial" if self.replacement else "gumbel"
 
 
-def _read(ctx: TaskContext, name: str):
-    loc = ctx.out.child(f"_work/{name}")
+def _read_loc(loc: Location):
     with loc.fs.open_input_stream(loc.path) as f:
         return json.loads(f.read())
+
+
+def _read(ctx: TaskContext, name: str):
+    return _read_loc(ctx.out.child(f"_work/{name}"))
 
 
 def _write(ctx: TaskContext, name: str, obj) -> None:
@@ -391,9 +394,9 @@ class Resample(MapStage):
             for b in iter_batches(out.child(f"_work/selection/{i:06d}.parquet")):
                 w.write(b)
         w.close()
-        loc = out.child("_work/allocation.json")
-        with loc.fs.open_input_stream(loc.path) as f:
-            alloc = json.loads(f.read())
+        alloc = _read_loc(out.child("_work/allocation.json"))
+        if self.spec.kind == "commonness":
+            self._model = _read_loc(out.child("_work/model.json"))
         return {"resample": summarize(alloc, results, self, out)}
 
 

@@ -300,7 +300,7 @@ class DSIRScorer:
     def buckets(self) -> int:
         if self._est is not None:
             return self._est.buckets
-        return self.p.buckets or DEFAULT_BUCKETS
+        return DEFAULT_BUCKETS if self.p.buckets is None else self.p.buckets
 
     @property
     def needs_fit(self) -> bool:

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -40,11 +42,14 @@ def _free_port() -> int:
 def ray_address(tmp_path_factory):
     port = _free_port()
     log = tmp_path_factory.mktemp("ray") / "head.log"
+    # Its own temp dir (short: Ray's socket paths must fit in 107 bytes), so that nothing of this
+    # cluster, e.g. /tmp/ray/ray_current_cluster, outlives the test.
+    temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")
     ray_bin = Path(sys.executable).parent / "ray"
     with open(log, "wb") as f:
         head = subprocess.Popen(
             [str(ray_bin), "start", "--head", "--block", "--num-cpus", "2", "--port", str(port),
-             "--node-ip-address", "127.0.0.1", "--include-dashboard", "false", "--disable-usage-stats"],
+             "--node-ip-address", "127.0.0.1", "--include-dashboard", "false", "--disable-usage-stats", "--temp-dir", temp],
             env=dict(os.environ, **RAY_ENV), stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         t0 = time.time()
@@ -58,16 +63,10 @@ def ray_address(tmp_path_factory):
                 time.sleep(0.2)
         yield f"127.0.0.1:{port}"
     finally:
-        os.killpg(head.pid, signal.SIGTERM)  # the head, the GCS, the raylet and their workers
-        try:
-            head.wait(5)
-        except subprocess.TimeoutExpired:
-            pass
-        try:
-            os.killpg(head.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        # The head, the GCS, the raylet and their workers share the group; nothing of them is kept.
+        os.killpg(head.pid, signal.SIGKILL)
         head.wait()
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def ray_proc(address, *args, env=None, timeout=240):
@@ -104,6 +103,9 @@ COMMANDS = [
     ("score-kenlm-commonness", ["score", "{raw}", "{out}", "--kenlm", "{model}", "--commonness", "{model}"]),
     ("filter-quantile", ["filter", "{scored}", "{out}", "--rejects", "{rej}", "--where", "len(text) >= 50",
                          "--where", "ppl < quantile(ppl, 0.8)"]),
+    ("resample-counts", ["resample", "{scored}", "{out}", "--weights", "softdedup", "--fraction", "0.5"]),
+    ("resample-materialize", ["resample", "{scored}", "{out}", "--weights", "softdedup", "--fraction", "0.5",
+                              "--materialize", "--rejects", "{rej}"]),
     ("export-parquet", ["export", "{raw}", "{out}", "--format", "parquet", "--shard-size", "100"]),
 ]
 
@@ -248,3 +250,41 @@ def test_slurm_templates_use_zero_based_slices():
     assert '--task "$((SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN))/$SLURM_ARRAY_TASK_COUNT"' in array
     r = subprocess.run(["bash", "-n", str(ROOT / "scripts" / "slurm" / "submit.sh")], capture_output=True)
     assert r.returncode == 0, r.stderr
+
+
+# ---- remote storage ----------------------------------------------------------------------------
+
+
+def test_s3_in_and_out_through_ray(ray_address, sample_raw, sample_dataset, tmp_path):
+    """The same URIs as locally: Ray tasks read and write s3:// (a local S3 server) with the
+    credentials of the driver's environment, and the bytes match a local run's."""
+    moto_server = pytest.importorskip("moto.server")
+    import pyarrow.fs as pafs
+
+    port = _free_port()
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        env = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1",
+               "AWS_EC2_METADATA_DISABLED": "true"}
+        fs = pafs.S3FileSystem(access_key="test", secret_key="test", region="us-east-1", scheme="http",
+                               endpoint_override=f"127.0.0.1:{port}", allow_bucket_creation=True)
+        fs.create_dir("corpus")
+        q = f"endpoint_override=127.0.0.1:{port}&scheme=http&region=us-east-1"
+        r = curate_proc("ingest", sample_raw, f"s3://corpus/raw?{q}", "--id-field", "doc_id", "--shard-size", "256",
+                        "-j", "1", "-q", env=env)
+        assert r.returncode == 0, r.stderr.decode()
+        args = ["dedup", "exact", f"s3://corpus/raw?{q}"]
+        r = ray_proc(ray_address, *args, f"s3://corpus/ray?{q}", "-q", env=env)
+        assert r.returncode == 0, r.stderr.decode()[-3000:]
+        ok("dedup", "exact", sample_dataset, tmp_path / "local", "-j", "1", "-q")  # the same rows, on local disk
+        names = sorted(fi.base_name for fi in fs.get_file_info(pafs.FileSelector("corpus/ray")))
+        assert "_SUCCESS" in names and "_work" not in names
+        remote = {}
+        for n in names:
+            if not n.startswith(("_", ".")):  # as shard_bytes: the shards, not _clusters.parquet
+                with fs.open_input_stream(f"corpus/ray/{n}") as f:
+                    remote[n] = f.read()
+        assert remote == shard_bytes(tmp_path / "local")
+    finally:
+        server.stop()

@@ -52,6 +52,15 @@ def check_reachable(address: str | None) -> None:
                               "or run with --executor local") from None
 
 
+# Local pool workers inherit the driver's environment; Ray workers do not. These variables travel
+# with the job so a task sees the same storage credentials and curate settings as a local one.
+FORWARD_PREFIXES = ("CURATE_", "AWS_", "AZURE_STORAGE_", "GOOGLE_APPLICATION_CREDENTIALS", "OPENBLAS_NUM_THREADS")
+
+
+def forwarded_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k.startswith(FORWARD_PREFIXES)}
+
+
 class ProgressSink:
     """A Ray actor (see RayBackend): tasks add rows and bytes, the driver takes the sums."""
 
@@ -142,12 +151,13 @@ class RayBackend:
         self.ray = ray
         self.started = False
         if not ray.is_initialized():
-            kwargs = dict(logging_level=logging.WARNING, log_to_driver=True)
+            kwargs = dict(logging_level=logging.WARNING, log_to_driver=True,
+                          runtime_env={"env_vars": forwarded_env()})
             try:
                 if address:
                     ray.init(address=address, **kwargs)
-                else:
-                    ray.init(num_cpus=workers, include_dashboard=False, **kwargs)
+                else:  # "local": a new Ray of our own, never a stray cluster found in /tmp/ray
+                    ray.init(address="local", num_cpus=workers, include_dashboard=False, **kwargs)
             except (ConnectionError, RuntimeError, ValueError) as e:
                 raise UsageError(f"could not start or join Ray ({address or 'local'}): {e}",
                                  hint="check --ray-address and that the cluster runs the same Ray and Python "

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import struct
 
 import numpy as np
 import pyarrow as pa
@@ -24,6 +25,7 @@ import pyarrow.compute as pc
 from curate.errors import InputError, UsageError
 
 FASTTEXT_MAGIC = 793712314  # first int32 of every fastText .bin model (FASTTEXT_FILEFORMAT_MAGIC_INT32)
+HEADER_BYTES = 8 + 56 + 28  # magic and version, Args (12 int32 + a double), Dictionary counts
 LABEL_PREFIX = "__label__"
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _models: dict[tuple, object] = {}  # one loaded model per file and process
@@ -59,16 +61,35 @@ def pair_names(models: tuple[str, ...], names: tuple[str, ...]) -> list[tuple[st
 
 
 def check_model_file(path: str) -> None:
-    """A fastText binary model, or a clean error (fastText itself may crash on a foreign file)."""
+    """A fastText classifier file, or a clean error. fastText's loader trusts the file: a truncated
+    or foreign one can make it allocate without bound, so its header is checked here first."""
     if not os.path.isfile(path):
         raise InputError("fastText model not found", where=path,
                          hint="train one with fastText (fasttext supervised ...) or download a published model "
                               "(e.g. lid.176.bin)")
+    size = os.path.getsize(path)
     with open(path, "rb") as f:
-        head = f.read(8)
-    if len(head) < 8 or int.from_bytes(head[:4], "little") != FASTTEXT_MAGIC:
+        head = f.read(HEADER_BYTES)
+    if len(head) < 4 or int.from_bytes(head[:4], "little") != FASTTEXT_MAGIC:
         raise InputError("not a fastText binary model (no fastText header)", where=path,
                          hint="pass the .bin (or .ftz) file that fastText's supervised training writes")
+    bad = InputError("fastText model file is truncated or corrupt", where=path,
+                     hint="download or train it again (its header does not fit the file)")
+    if len(head) < HEADER_BYTES:
+        raise bad
+    version = struct.unpack_from("<i", head, 4)[0]
+    dim, _, _, _, _, _, loss, model, bucket, minn, maxn, _ = struct.unpack_from("<12i", head, 8)
+    nwords, nlabels, prune = struct.unpack_from("<3i", head, 64)[1:] + struct.unpack_from("<q", head, 84)
+    entries = struct.unpack_from("<i", head, 64)[0]
+    if (version not in (11, 12) or not 0 < dim <= 100_000 or loss not in (1, 2, 3, 4) or model not in (1, 2, 3)
+            or bucket < 0 or not 0 <= minn <= maxn <= 1000 or nwords < 0 or nlabels < 0 or entries != nwords + nlabels
+            or prune < -1 or HEADER_BYTES + 10 * entries + 8 * max(prune, 0) > size):
+        raise bad
+    if model != 3:
+        raise InputError("this fastText model is a word-vector model (skipgram/cbow), not a classifier", where=path,
+                         hint="--fasttext needs a supervised model, one that predicts __label__ classes")
+    if nlabels == 0:
+        raise bad
 
 
 def load_model(path: str):
@@ -82,7 +103,7 @@ def load_model(path: str):
             import fasttext
         except ImportError:
             raise UsageError("--fasttext needs the fasttext package",
-                             hint="pip install fasttext-numpy2-wheel (or fasttext)") from None
+                             hint="pip install fasttext-wheel (or fasttext)") from None
         try:
             m = fasttext.FastText._FastText(model_path=path)  # load_model() minus its stderr notice
         except (ValueError, RuntimeError, MemoryError, OSError) as e:
@@ -95,27 +116,24 @@ def load_model(path: str):
 
 def _check_loaded(m, path: str, size: int) -> None:
     """fastText loads a truncated file without a word (its reads just stop): check that the model's
-    parts add up to the file's size (exact for unquantised models; a quantised one is checked for labels)."""
+    parts add up to the file's size (exact for unquantised models; a quantised one must have labels)."""
     bad = InputError("fastText model file is truncated or corrupt", where=path,
                      hint="download or train it again (its parts do not add up to the file's size)")
     try:
         labels = m.f.getLabels("strict")[0]
-        if not labels:
+        if not m.is_quantized():
+            words = m.f.getVocab("strict")[0]
+            rows_in, rows_out = np.asarray(m.f.getInputMatrix()), np.asarray(m.f.getOutputMatrix())  # views, no copy
+            # header 8, args 56, dictionary 28 + (bytes + NUL + int64 count + int8 type) per entry,
+            # then a quant flag and each matrix's int64 shape and float32 values
+            expect = (8 + 56 + 28 + sum(len(w.encode()) + 10 for w in words + labels) + 2 * (1 + 16)
+                      + 4 * (rows_in.size + rows_out.size))
+            if expect != size:
+                raise bad
+        elif not labels:
             raise bad
-        if m.is_quantized():
-            return
-        if m.f.getArgs().model.name != "supervised":
-            raise InputError("this fastText model is a word-vector model (skipgram/cbow), not a classifier", where=path,
-                             hint="--fasttext needs a supervised model, one that predicts __label__ classes")
-        words = m.f.getVocab("strict")[0]
-        rows_in, rows_out = np.asarray(m.f.getInputMatrix()), np.asarray(m.f.getOutputMatrix())
     except (ValueError, RuntimeError, UnicodeDecodeError, MemoryError):
         raise bad from None
-    # header 8, args 56, dictionary 28 + (bytes + NUL + int64 count + int8 type) per entry,
-    # then a quant flag and each matrix's int64 shape and float32 values
-    expect = 8 + 56 + 28 + sum(len(w.encode()) + 10 for w in words + labels) + 2 * (1 + 16) + 4 * (rows_in.size + rows_out.size)
-    if expect != size:
-        raise bad
 
 
 def prepare_text(text) -> list[str]:

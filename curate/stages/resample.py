@@ -269,29 +269,42 @@ class Resample(MapStage):
             self._alloc = _read(ctx, "allocation.json")
         return self._alloc
 
-    def shard_counts(self, index: int, alloc: dict) -> tuple[np.ndarray, dict]:
-        """How many times each row of a shard is drawn, and per domain/segment what was drawn."""
-        lws, unitss, doms = [], [], []
+    def _prepass_columns(self) -> list[str]:
+        """The sample phase's first read: no text unless commonness needs it (empty documents);
+        characters as units are counted from the batches of the second read."""
+        cols = self._columns()
+        if not self.units_col and self.spec.kind != "commonness":
+            cols = [c for c in cols if c != "text" or c in self.spec.columns() or c == self.params.by]
+        return cols
+
+    def shard_counts(self, index: int, alloc: dict):
+        """How many times each row of a shard is drawn; its domains, segments and units (None when
+        they come from the text)."""
+        lws, unitss, doms, seg_vals = [], [], [], []
         gindex = {d: j for j, d in enumerate(alloc["domains"])}
-        seg_vals = []
-        for _, b, lw, units, codes, names in self._shard_arrays(index, self._columns()):
+        cols = self._prepass_columns()
+        for _, b, lw, units, codes, names in self._shard_arrays(index, cols):
             lws.append(lw)
             unitss.append(units)
             doms.append(np.array([gindex[d] for d in names], np.int64)[codes] if len(names) else codes)
             if self.spec.kind == "commonness":
                 seg_vals.append(wt.raw_values(self.spec, b))
         lw = np.concatenate(lws) if lws else np.empty(0)
-        units = np.concatenate(unitss) if unitss else np.empty(0)
         dom = np.concatenate(doms) if doms else np.empty(0, np.int64)
+        units = (np.concatenate(unitss) if unitss else np.empty(0)) if (self.units_col or "text" in cols) else None
         counts = np.zeros(len(lw), np.int64)
-        quotas = alloc["quotas"][index]
         method = self.params.method
-        for j, q in enumerate(quotas):
+        for j, q in enumerate(alloc["quotas"][index]):
             if q == 0:
                 continue
             idx = np.flatnonzero(dom == j)
             rng = sm.rng_for(self.seed, index, j, method)
             counts[idx] = sm.draw(method, lw[idx], q, rng, self.params.soft_cap or 0.0)
+        segs = np.concatenate(seg_vals) if seg_vals else None
+        return counts, dom, segs, units
+
+    def shard_stats(self, alloc: dict, counts, dom, segs, units) -> dict:
+        """Per domain and per commonness segment: rows, draws, units in and drawn; the max count."""
         drawn_units = units * counts
         stats: dict = {"domains": {}, "max_count": int(counts.max()) if len(counts) else 0}
         for j, d in enumerate(alloc["domains"]):
@@ -300,20 +313,19 @@ class Resample(MapStage):
                 stats["domains"][d] = {"rows": int(sel.sum()), "draws": int(counts[sel].sum()),
                                        "docs_drawn": int((counts[sel] > 0).sum()), "units_in": float(units[sel].sum()),
                                        "units_drawn": float(drawn_units[sel].sum())}
-        if self.spec.kind == "commonness" and seg_vals:
-            c = np.concatenate(seg_vals)
-            ok = ~np.isnan(c)
-            s = wt.segment_of(c[ok], self._model)
+        if segs is not None:
+            ok = ~np.isnan(segs)
+            s = wt.segment_of(segs[ok], self._model)
             k = self.spec.segments
             stats["segments"] = {"units_in": np.bincount(s, units[ok], k).tolist(),
                                  "units_drawn": np.bincount(s, drawn_units[ok], k).tolist()}
-        return counts, stats
+        return stats
 
     def run_task(self, task: Task, ctx: TaskContext) -> None:
         alloc = self.begin_sample(ctx)
-        counts, stats = self.shard_counts(task.spec, alloc)
+        counts, dom, segs, units = self.shard_counts(task.spec, alloc)
+        text_units = [] if units is None else None
         res = ctx.result
-        res.extra = stats
         res.count("draws", int(counts.sum()))
         shard = self.dataset.shards[task.spec]
         pf = open_parquet(shard.loc)
@@ -330,6 +342,8 @@ class Resample(MapStage):
                 nbytes = int(shard.size * n / total)
                 res.rows_in += n
                 res.bytes_in += nbytes
+                if text_units is not None:
+                    text_units.append(self._units(b, row - n, shard.loc.uri))
                 picked = np.flatnonzero(c > 0)
                 sel_ids.append(b.column("id").take(pa.array(picked)))
                 sel_counts.append(c[picked])
@@ -353,6 +367,9 @@ class Resample(MapStage):
                 ctx.progress(n, nbytes)
             if row != len(counts):
                 raise InputError("the shard changed while it was being resampled", where=shard.loc.uri)
+            if text_units is not None:
+                units = np.concatenate(text_units) if text_units else np.empty(0)
+            res.extra = self.shard_stats(alloc, counts, dom, segs, units)
             if out is None:
                 schema = self._schema.append(pa.field("sample_count", pa.int32())) if not materialize else \
                     self._schema.append(pa.field("epoch", pa.int32())).append(pa.field("repeat_index", pa.int32()))

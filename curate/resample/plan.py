@@ -134,7 +134,8 @@ def allocate(shard_parts: list[dict], budget: Budget, mixture: dict[str, float] 
         x, t = doms[d], targets[d]
         label = d if by else "the input"
         if t <= 0:
-            info[d] = {"target": 0.0, "expected_draws": 0.0, "epochs": 0.0, "max_expected_count": 0.0}
+            info[d] = {"target": 0.0, "expected_draws": 0.0, "epochs": 0.0, "max_expected_count": 0.0,
+                       "positive_weight_docs": x["n_pos"]}
             continue
         if x["n_pos"] == 0 or (x["s1"] if not budget.in_rows else x["s0"]) <= 0:
             raise InputError(f"every weight in {('domain ' + repr(d)) if by else label} is zero (or it has no tokens), "
@@ -144,7 +145,8 @@ def allocate(shard_parts: list[dict], budget: Budget, mixture: dict[str, float] 
         S = x["s0"] if budget.in_rows else x["s1"]
         lam = t / S  # expected draws of a document = lam * w / exp(m)
         expected = lam * x["s0"]
-        info[d] = {"target": t, "expected_draws": expected, "epochs": epochs, "max_expected_count": lam}
+        info[d] = {"target": t, "expected_draws": expected, "epochs": epochs, "max_expected_count": lam,
+                   "positive_weight_docs": x["n_pos"]}
         if epochs > hard_max_epochs:
             raise InputError(f"the budget needs {epochs:.3g} epochs of {('domain ' + repr(d)) if by else label} "
                              f"({t:,.0f} of its {sizes[d]:,.0f} {_unit_name(budget)}), more than --hard-max-epochs "

@@ -443,6 +443,7 @@ def summarize(alloc: dict, results: list[TaskResult], stage: Resample, out: Loca
         per_domain[d or "(all)"] = {
             "requested_share": alloc["mixture"][d], "realised_share": share, "target": i["target"],
             "epochs": i["epochs"], "draws": x.get("draws", 0), "documents_drawn": x.get("docs_drawn", 0),
+            "documents_with_weight": i["positive_weight_docs"], "max_expected_count": i["max_expected_count"],
             "rows_in": x.get("rows", 0), f"{'tokens' if unit == 'rows' else unit}_in": x.get("units_in", 0.0),
             f"{'tokens' if unit == 'rows' else unit}_drawn": x.get("units_drawn", 0.0),
         }

@@ -120,6 +120,35 @@ static inline int utf8_len(Py_UCS4 c) { return c < 0x80 ? 1 : c < 0x800 ? 2 : c 
 
 #define MAX_N 8
 
+/* ---- a memo of recent n-gram buckets --------------------------------------------------------
+ * Words follow Zipf's law, so most n-grams were seen a moment ago: a direct-mapped table of short
+ * n-grams (their bytes kept and compared, so a hit is exact) skips most SHA-256 computations.
+ * Fixed size: memory does not grow with the corpus; results do not depend on it. */
+#define MEMO_BITS 18
+#define MEMO_KEY 38
+typedef struct {
+    uint64_t h;
+    uint32_t bucket;
+    uint8_t len, used;
+    uint8_t key[MEMO_KEY];
+} Memo;
+static Memo *memo = NULL;
+static uint64_t memo_nbuckets = 0;
+
+static inline uint64_t fast_hash(const uint8_t *p, size_t n) {
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ (n * 0xff51afd7ed558ccdULL);
+    for (; n >= 8; p += 8, n -= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+        h ^= h >> 29;
+    }
+    uint64_t w = 0;
+    memcpy(&w, p, n);
+    h = (h ^ w) * 0xff51afd7ed558ccdULL;
+    return h ^ (h >> 32);
+}
+
 typedef struct {
     uint64_t nbuckets;
     int ngrams;
@@ -160,14 +189,44 @@ static int64_t featurise(const Job *job, PyObject *low, double *score) {
         size[slot] = p - s0;
         words++;
         for (int n = 1; n <= job->ngrams && n <= words; n++) {
+            uint8_t key[MEMO_KEY];
+            size_t klen = 0;
+            int fits = 1;
+            for (int j = n - 1; j >= 0 && fits; j--) {  /* words[-n] ... words[-1], joined by ' ' */
+                int q = (int)((words - 1 - j) % job->ngrams);
+                if (klen + (size_t)size[q] + (j ? 1 : 0) > MEMO_KEY) { fits = 0; break; }
+                memcpy(key + klen, u8 + start[q], (size_t)size[q]);
+                klen += (size_t)size[q];
+                if (j) key[klen++] = ' ';
+            }
+            uint32_t b;
+            Memo *e = NULL;
+            uint64_t h = 0;
+            if (fits && memo) {
+                h = fast_hash(key, klen);
+                e = &memo[h >> (64 - MEMO_BITS)];
+                if (e->used && e->h == h && e->len == klen && memcmp(e->key, key, klen) == 0) {
+                    b = e->bucket;
+                    goto have;
+                }
+            }
             Sha sh;
             sha_init(&sh);
-            for (int j = n - 1; j >= 0; j--) {  /* words[-n] ... words[-1], joined by ' ' */
-                int q = (int)((words - 1 - j) % job->ngrams);
-                sha_update(&sh, u8 + start[q], (size_t)size[q]);
-                if (j) sha_update(&sh, (const uint8_t *)" ", 1);
+            if (fits) {
+                sha_update(&sh, key, klen);
+            } else {
+                for (int j = n - 1; j >= 0; j--) {
+                    int q = (int)((words - 1 - j) % job->ngrams);
+                    sha_update(&sh, u8 + start[q], (size_t)size[q]);
+                    if (j) sha_update(&sh, (const uint8_t *)" ", 1);
+                }
             }
-            uint32_t b = sha_final_mod(&sh, job->nbuckets);
+            b = sha_final_mod(&sh, job->nbuckets);
+            if (e) {
+                e->h = h; e->bucket = b; e->len = (uint8_t)klen; e->used = 1;
+                memcpy(e->key, key, klen);
+            }
+        have:
             if (job->counts) job->counts[b]++;
             if (job->weights) sum += job->weights[b];
         }
@@ -205,6 +264,11 @@ static PyObject *py_ngram_buckets(PyObject *self, PyObject *args) {
     if (opt_buffer(ntok_o, &tb, s.n * 8, &ht) < 0) goto done;
     if (hw != ho) { PyErr_SetString(PyExc_ValueError, "weights and out go together"); goto done; }
     Job job = {nbuckets, ngrams, hc ? (int64_t *)cb.buf : NULL, hw ? (const double *)wb.buf : NULL};
+    if (memo == NULL) memo = (Memo *)PyMem_RawCalloc((size_t)1 << MEMO_BITS, sizeof(Memo));  /* NULL: no memo */
+    if (memo && memo_nbuckets != nbuckets) {  /* a bucket is only valid for its modulus */
+        memset(memo, 0, sizeof(Memo) << MEMO_BITS);
+        memo_nbuckets = nbuckets;
+    }
     const char *base = (const char *)s.data.buf;
     for (Py_ssize_t i = 0; i < s.n; i++) {
         int64_t a = off_at(&s, i), z = off_at(&s, i + 1);

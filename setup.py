@@ -13,6 +13,5 @@ setup(
         Extension("curate._tokenize", ["curate/_tokenize.c"], depends=["curate/_ccnet_tables.h", "curate/_strings.h"], extra_compile_args=flags),
         Extension("curate._dsir", ["curate/_dsir.c"], depends=["curate/_dsir_tables.h", "curate/_strings.h"], extra_compile_args=flags),
         Extension("curate._signals", ["curate/_signals.c"], depends=["curate/_signals_tables.h", "curate/_strings.h"], extra_compile_args=flags),
-        Extension("curate._signals", ["curate/_signals.c"], depends=["curate/_signals_tables.h", "curate/_strings.h"], extra_compile_args=flags),
     ]
 )

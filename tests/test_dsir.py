@@ -178,3 +178,18 @@ def test_bad_inputs(raw_ds, tmp_path):
 def test_stdin_needs_a_loaded_estimator(raw_ds, tmp_path):
     r = run("score", "-", tmp_path / "o", "--dsir-target", TARGET)
     assert r.exit_code == 2 and "not '-'" in r.output
+
+
+def test_kill9_in_the_fit_phase_then_resume(sample_dataset, tmp_path):
+    from tests.test_resume import _kill9_after
+
+    args = ["--dsir-target", TARGET, "--dsir-buckets", "4096", "-j", "1", "-q"]
+    assert run("score", sample_dataset, tmp_path / "ref", *args, "--dsir-save", tmp_path / "ref.dsir").exit_code == 0
+    out = tmp_path / "out"
+    _kill9_after(out, 3, "score", sample_dataset, out, *args, "--dsir-save", tmp_path / "out.dsir")
+    assert not (tmp_path / "out.dsir").exists()
+    r = run("score", sample_dataset, out, *args, "--dsir-save", tmp_path / "out.dsir")
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "ref.dsir").read_bytes() == (tmp_path / "out.dsir").read_bytes()
+    for f in sorted((tmp_path / "ref").glob("part-*.parquet")):
+        assert f.read_bytes() == (out / f.name).read_bytes()

@@ -114,7 +114,9 @@ def main() -> None:
     if not PEERS.exists():
         raise SystemExit("peers venv missing: bash scripts/bench/setup_peers.sh")
     raw, target = make_inputs(a.mb)
-    text_bytes = sum(pq.ParquetFile(f).metadata.row_group(0).column(1).total_uncompressed_size
+    import pyarrow.compute as pc
+
+    text_bytes = sum(pc.sum(pc.binary_length(pq.read_table(f, columns=["text"]).column(0))).as_py()
                      for f in raw.glob("part-*.parquet"))
     rows = sum(pq.ParquetFile(f).metadata.num_rows for f in raw.glob("part-*.parquet"))
     runs = WORK / "runs"
@@ -144,6 +146,7 @@ def main() -> None:
         "wall_s": {k: round(v, 2) for k, v in med.items()}, "cpu_s": {k: round(v, 2) for k, v in cpu.items()},
         "mb_per_s": {k: round(text_bytes / 1e6 / v, 2) for k, v in med.items()},
         "speedup_vs_data_selection": round(med["data-selection"] / med["curate -j1"], 2),
+        "speedup_vs_data_selection_cpu": round(cpu["data-selection"] / cpu["curate -j1"], 2),
         "curate_vs_read": round(med["pyarrow read"] / med["curate -j1"], 3),
         "data_selection_fit_score_s": {k: round(v, 2) for k, v in peer_split.items() if k.endswith("_s")},
         "spearman": round(spearman(ours, theirs), 6), "max_abs_diff": float(np.max(np.abs(ours - theirs))),

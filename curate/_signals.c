@@ -141,6 +141,30 @@ static int special(const uint32_t *c, size_t n) {
     return -1;
 }
 
+/* Special cases matched across tokens (spaCy's _special_matcher): patterns chained by first token. */
+static Slot *pt_table;
+static size_t pt_mask;
+static int pt_next[N_PATTERNS];
+
+static int patterns_init(void) {
+    size_t cap = 1;
+    while (cap < 4 * N_PATTERNS) cap *= 2;
+    pt_table = calloc(cap, sizeof(Slot));
+    if (!pt_table) { PyErr_NoMemory(); return -1; }
+    pt_mask = cap - 1;
+    for (int p = N_PATTERNS - 1; p >= 0; p--) {
+        int k = PATTERN_KEY[p];
+        size_t len = PATTERN_TOKS[PATTERN_START[p] + 1];
+        uint64_t key = key_of(hash_cps(sp_cps + sp_off[k], len), len);
+        size_t j = (size_t)(key * 0x9E3779B97F4A7C15ULL >> 7) & pt_mask;
+        while (pt_table[j].key && pt_table[j].key != key) j = (j + 1) & pt_mask;
+        pt_next[p] = pt_table[j].key ? (int)pt_table[j].count : -1;
+        pt_table[j].key = key;
+        pt_table[j].count = p;
+    }
+    return 0;
+}
+
 /* suffixes after a digit (currencies, units), as code points */
 static uint32_t ad_cps[N_AFTER_DIGIT][8];
 static size_t ad_len[N_AFTER_DIGIT];
@@ -155,13 +179,13 @@ static void after_digit_init(void) {
 }
 
 /* ---- the tokenizer ------------------------------------------------------------------------------- */
-typedef struct { int64_t start, len; int ws; } Tok;
+typedef struct { int64_t start, len; int ws, gap; } Tok; /* gap: a spaCy whitespace token precedes it */
 typedef struct { Buf b; size_t n; } Toks;
 
 static inline int push_tok(Toks *t, int64_t start, int64_t len, int ws) {
     if (grow(&t->b, (t->n + 1) * sizeof(Tok)) < 0) return -1;
     Tok *p = (Tok *)t->b.p;
-    p[t->n].start = start; p[t->n].len = len; p[t->n].ws = ws;
+    p[t->n].start = start; p[t->n].len = len; p[t->n].ws = ws; p[t->n].gap = 0;
     t->n++;
     return 0;
 }
@@ -244,23 +268,11 @@ static size_t infix_at(const uint32_t *c, size_t s0, size_t i, size_t n) {
     return 0;
 }
 
-/* spaCy's URL_MATCH, without the user:password@ and IP address branches. */
-static int url_match(const uint32_t *c, size_t n) {
-    size_t i = 0;
-    for (size_t k = 0; k + 2 < n; k++) {
-        if (c[k] == ':' && c[k + 1] == '/' && c[k + 2] == '/') {
-            if (k < 2) return 0;
-            for (size_t j = 0; j < k; j++) {
-                uint32_t x = c[j];
-                if (!(x == '+' || x == '-' || x == '.' || x == '_' || (fl(x) & (F_ALPHA | F_DIGIT)) || is_digit09(x))) return 0;
-            }
-            i = k + 3;
-            break;
-        }
-    }
+/* spaCy's URL_MATCH from c[i]: host (labels, a lower-case TLD), optional :port, optional [/?#] rest.
+ * The IP address branch is left out. */
+static int url_host(const uint32_t *c, size_t i, size_t n) {
     size_t host = i, end = i;
     while (end < n && c[end] != ':' && c[end] != '/' && c[end] != '?' && c[end] != '#') end++;
-    /* labels: (label '.')+ tld */
     size_t last_dot = 0, dots = 0;
     for (size_t k = host; k < end; k++)
         if (c[k] == '.') { last_dot = k; dots++; }
@@ -288,6 +300,29 @@ static int url_match(const uint32_t *c, size_t n) {
     }
     if (i == n) return 1;
     return c[i] == '/' || c[i] == '?' || c[i] == '#';
+}
+
+/* spaCy's URL_MATCH: optional scheme://, optional user@ (tried from the last '@', as the regex
+ * backtracks), then url_host. */
+static int url_from(const uint32_t *c, size_t i, size_t n) {
+    for (size_t k = n; k-- > i + 1;)
+        if (c[k] == '@' && url_host(c, k + 1, n)) return 1;
+    return url_host(c, i, n);
+}
+
+static int url_match(const uint32_t *c, size_t n) {
+    for (size_t k = 0; k + 2 < n; k++) {
+        if (c[k] == ':' && c[k + 1] == '/' && c[k + 2] == '/') {
+            int ok = k >= 2;
+            for (size_t j = 0; j < k && ok; j++) {
+                uint32_t x = c[j];
+                ok = x == '+' || x == '-' || x == '.' || x == '_' || (fl(x) & F_ALPHA) || is_digit09(x);
+            }
+            if (ok && url_from(c, k + 3, n)) return 1;
+            break;
+        }
+    }
+    return url_from(c, 0, n); /* no scheme: "user@" may then be any run of non-spaces */
 }
 
 static int emit_special(Toks *t, int sp, int64_t base) {
@@ -367,27 +402,123 @@ static int tokenize_span(const uint32_t *c, int64_t s, int64_t e, Toks *t, Buf *
     return 0;
 }
 
+typedef struct { int64_t start, end; int key; } Match;
+
+static int match_cmp(const void *a, const void *b) {
+    const Match *x = a, *y = b;
+    int64_t lx = x->end - x->start, ly = y->end - y->start;
+    if (lx != ly) return lx > ly ? -1 : 1; /* longest first */
+    return x->start < y->start ? -1 : (x->start > y->start); /* then leftmost */
+}
+static int start_cmp(const void *a, const void *b) {
+    const Match *x = a, *y = b;
+    return x->start < y->start ? -1 : (x->start > y->start);
+}
+
+/* spaCy's _apply_special_cases: runs of tokens spelling a special case (not split by whitespace)
+ * become that special case's tokens; overlapping matches resolved longest first. */
+static int apply_specials(const uint32_t *c, Toks *t, Buf *mb, Buf *seen, Toks *tmp) {
+    Tok *p = (Tok *)t->b.p;
+    size_t n = t->n, nm = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i].ws || (size_t)p[i].len > sp_maxlen) continue;
+        uint64_t key = key_of(hash_cps(c + p[i].start, (size_t)p[i].len), (size_t)p[i].len);
+        size_t j = (size_t)(key * 0x9E3779B97F4A7C15ULL >> 7) & pt_mask;
+        while (pt_table[j].key && pt_table[j].key != key) j = (j + 1) & pt_mask;
+        if (!pt_table[j].key) continue;
+        for (int q = (int)pt_table[j].count; q >= 0; q = pt_next[q]) {
+            const uint8_t *pl = &PATTERN_TOKS[PATTERN_START[q]];
+            size_t m = pl[0];
+            if (i + m > n) continue;
+            const uint32_t *kc = sp_cps + sp_off[PATTERN_KEY[q]];
+            int ok = 1;
+            for (size_t r = 0; r < m && ok; r++) {
+                const Tok *x = &p[i + r];
+                if (x->ws || x->len != pl[1 + r] || (r && x->gap) || memcmp(c + x->start, kc, (size_t)pl[1 + r] * sizeof(uint32_t)))
+                    ok = 0;
+                kc += pl[1 + r];
+            }
+            if (!ok) continue;
+            if (grow(mb, (nm + 1) * sizeof(Match)) < 0) return -1;
+            Match *mm = (Match *)mb->p;
+            mm[nm].start = (int64_t)i; mm[nm].end = (int64_t)(i + m); mm[nm].key = PATTERN_KEY[q];
+            nm++;
+        }
+    }
+    if (!nm) return 0;
+    Match *mm = (Match *)mb->p;
+    qsort(mm, nm, sizeof(Match), match_cmp);
+    if (grow(seen, n) < 0) return -1;
+    uint8_t *sn = (uint8_t *)seen->p;
+    memset(sn, 0, n);
+    size_t nk = 0;
+    for (size_t k = 0; k < nm; k++) {
+        Match x = mm[k];
+        int keep = !sn[x.start] && !sn[x.end - 1];
+        for (int64_t q = x.start; q < x.end; q++) sn[q] = 1;
+        if (keep) mm[nk++] = x;
+    }
+    qsort(mm, nk, sizeof(Match), start_cmp);
+    tmp->n = 0;
+    size_t k = 0;
+    for (size_t i = 0; i < n;) {
+        if (k < nk && (size_t)mm[k].start == i) {
+            size_t e = (size_t)mm[k].end;
+            int contiguous = 1;
+            for (size_t q = i + 1; q < e; q++)
+                if (p[q].start != p[q - 1].start + p[q - 1].len) contiguous = 0;
+            if (contiguous) {
+                int64_t g = p[i].gap;
+                size_t before = tmp->n;
+                if (emit_special(tmp, mm[k].key, p[i].start) < 0) return -1;
+                ((Tok *)tmp->b.p)[before].gap = (int)g;
+            } else {
+                for (size_t q = i; q < e; q++) {
+                    if (push_tok(tmp, p[q].start, p[q].len, p[q].ws) < 0) return -1;
+                    ((Tok *)tmp->b.p)[tmp->n - 1].gap = p[q].gap;
+                }
+            }
+            i = e;
+            k++;
+            continue;
+        }
+        if (push_tok(tmp, p[i].start, p[i].len, p[i].ws) < 0) return -1;
+        ((Tok *)tmp->b.p)[tmp->n - 1].gap = p[i].gap;
+        i++;
+    }
+    /* swap buffers */
+    Buf b = t->b; t->b = tmp->b; tmp->b = b;
+    size_t nn = tmp->n; tmp->n = t->n; t->n = nn;
+    return 0;
+}
+
+typedef struct { Buf aff, matches, seen; Toks tmp; } TokWork;
+
 /* All tokens of c[0..n). with_ws: also spaCy's whitespace tokens (a run other than one ' '). */
-static int tokenize(const uint32_t *c, size_t n, Toks *t, Buf *stack, int with_ws) {
+static int tokenize(const uint32_t *c, size_t n, Toks *t, TokWork *tw, int with_ws) {
     t->n = 0;
     size_t i = 0;
+    int gap = 0;
     while (i < n) {
         if (fl(c[i]) & F_SPACE) {
             size_t j = i;
             while (j < n && (fl(c[j]) & F_SPACE)) j++;
-            if (with_ws) {
-                size_t a = (c[i] == ' ' && i > 0) ? i + 1 : i;
-                if (a < j && push_tok(t, (int64_t)a, (int64_t)(j - a), 1) < 0) return -1;
+            size_t a = (c[i] == ' ' && i > 0) ? i + 1 : i;
+            if (a < j) {
+                if (with_ws) { if (push_tok(t, (int64_t)a, (int64_t)(j - a), 1) < 0) return -1; }
+                else gap = 1;
             }
             i = j;
             continue;
         }
-        size_t j = i;
+        size_t j = i, before = t->n;
         while (j < n && !(fl(c[j]) & F_SPACE)) j++;
-        if (tokenize_span(c, (int64_t)i, (int64_t)j, t, stack) < 0) return -1;
+        if (tokenize_span(c, (int64_t)i, (int64_t)j, t, &tw->aff) < 0) return -1;
+        if (gap && t->n > before) ((Tok *)t->b.p)[before].gap = 1;
+        gap = 0;
         i = j;
     }
-    return 0;
+    return apply_specials(c, t, &tw->matches, &tw->seen, &tw->tmp);
 }
 
 /* spaCy's sentencizer: sentences of a line (datatrove counts at least one). */
@@ -442,6 +573,7 @@ static void dup_add(Table *tb, const uint32_t *c, size_t a, size_t b, Dup *d, in
 typedef struct {
     Buf cps, line, stack, pre_sp, pre_cat, pw;
     Toks toks, ltoks;
+    TokWork tw;
     Table tb;
 } Work;
 
@@ -673,7 +805,7 @@ static int c4(const uint32_t *c, size_t n, Work *w, double *o) {
                     int policy = 0;
                     for (int q = 0; q < 6 && !policy; q++) policy = contains_ci(L, m, POLICY[q]);
                     if (!policy) {
-                        if (tokenize(L, m, &w->ltoks, &w->stack, 1) < 0) return -1;
+                        if (tokenize(L, m, &w->ltoks, &w->tw, 1) < 0) return -1;
                         sents += sentences(L, &w->ltoks);
                         kept++;
                     }
@@ -743,7 +875,7 @@ static PyObject *py_signals(PyObject *self, PyObject *args) {
         size_t n = decode_utf8((const uint8_t *)s.data.buf + lo, nb, c);
         for (int k = 0; k < NCOLS; k++) row[k] = NAN;
         if (sets & (SET_GOPHER | SET_REP | SET_FINEWEB))
-            if (tokenize(c, n, &w.toks, &w.stack, 0) < 0) { err = 1; break; }
+            if (tokenize(c, n, &w.toks, &w.tw, 0) < 0) { err = 1; break; }
         if ((sets & SET_GOPHER) && gopher(c, n, &w.toks, row) < 0) err = 1;
         if (!err && (sets & SET_REP) && repetition(c, n, &w.toks, &w, row) < 0) err = 1;
         if (!err && (sets & SET_C4) && c4(c, n, &w, row) < 0) err = 1;
@@ -753,6 +885,7 @@ static PyObject *py_signals(PyObject *self, PyObject *args) {
     Py_END_ALLOW_THREADS
     free(w.cps.p); free(w.line.p); free(w.stack.p); free(w.pre_sp.p); free(w.pre_cat.p); free(w.pw.p);
     free(w.toks.b.p); free(w.ltoks.b.p); free(w.tb.b.p);
+    free(w.tw.aff.p); free(w.tw.matches.p); free(w.tw.seen.p); free(w.tw.tmp.b.p);
     PyBuffer_Release(&ob);
     release_strings(&s);
     if (err) { if (!PyErr_Occurred()) PyErr_NoMemory(); return NULL; }
@@ -768,9 +901,10 @@ static PyObject *py_words(PyObject *self, PyObject *args) {
     Py_UCS4 *c = PyUnicode_AsUCS4Copy(str);
     if (!c) return NULL;
     Toks t = {{NULL, 0}, 0};
-    Buf stack = {NULL, 0};
+    TokWork tw;
+    memset(&tw, 0, sizeof tw);
     PyObject *res = NULL;
-    if (tokenize((const uint32_t *)c, (size_t)n, &t, &stack, with_ws) == 0) {
+    if (tokenize((const uint32_t *)c, (size_t)n, &t, &tw, with_ws) == 0) {
         res = PyList_New((Py_ssize_t)t.n);
         const Tok *p = (const Tok *)t.b.p;
         for (size_t i = 0; res && i < t.n; i++) {
@@ -779,7 +913,7 @@ static PyObject *py_words(PyObject *self, PyObject *args) {
             PyList_SET_ITEM(res, (Py_ssize_t)i, w);
         }
     }
-    free(t.b.p); free(stack.p); PyMem_Free(c);
+    free(t.b.p); free(tw.aff.p); free(tw.matches.p); free(tw.seen.p); free(tw.tmp.b.p); PyMem_Free(c);
     return res;
 }
 
@@ -791,10 +925,11 @@ static PyObject *py_sentences(PyObject *self, PyObject *args) {
     Py_UCS4 *c = PyUnicode_AsUCS4Copy(str);
     if (!c) return NULL;
     Toks t = {{NULL, 0}, 0};
-    Buf stack = {NULL, 0};
+    TokWork tw;
+    memset(&tw, 0, sizeof tw);
     PyObject *res = NULL;
-    if (tokenize((const uint32_t *)c, (size_t)n, &t, &stack, 1) == 0) res = PyLong_FromLongLong(sentences((const uint32_t *)c, &t));
-    free(t.b.p); free(stack.p); PyMem_Free(c);
+    if (tokenize((const uint32_t *)c, (size_t)n, &t, &tw, 1) == 0) res = PyLong_FromLongLong(sentences((const uint32_t *)c, &t));
+    free(t.b.p); free(tw.aff.p); free(tw.matches.p); free(tw.seen.p); free(tw.tmp.b.p); PyMem_Free(c);
     return res;
 }
 
@@ -810,7 +945,7 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_signals", "Heuristic quality signals over Arrow string buffers.", -1, methods};
 
 PyMODINIT_FUNC PyInit__signals(void) {
-    if (specials_init() < 0) return NULL;
+    if (specials_init() < 0 || patterns_init() < 0) return NULL;
     after_digit_init();
     PyObject *m = PyModule_Create(&module);
     if (m && PyModule_AddIntConstant(m, "NCOLS", NCOLS) < 0) { Py_DECREF(m); return NULL; }

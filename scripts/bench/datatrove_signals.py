@@ -43,7 +43,12 @@ def read_texts(paths, limit=None) -> list[str]:
 def datatrove_decisions(texts: list[str]) -> dict[str, list[bool]]:
     """Each filter's keep/drop, run as a datatrove pipeline runs them: one document at a time."""
     from datatrove.data import Document
-    from datatrove.pipeline.filters import C4QualityFilter, FineWebQualityFilter, GopherQualityFilter, GopherRepetitionFilter
+    from datatrove.pipeline.filters import (
+        C4QualityFilter,
+        FineWebQualityFilter,
+        GopherQualityFilter,
+        GopherRepetitionFilter,
+    )
 
     filters = {"gopher": GopherQualityFilter(), "gopher-repetition": GopherRepetitionFilter(),
                "c4": C4QualityFilter(), "fineweb": FineWebQualityFilter()}
@@ -78,7 +83,7 @@ def main():
     dt, cu = datatrove_decisions(texts), curate_decisions(texts)
     report = {}
     for name in PRESETS:
-        diff = [i for i, (a, b) in enumerate(zip(dt[name], cu[name])) if a != b]
+        diff = [i for i, (a, b) in enumerate(zip(dt[name], cu[name], strict=True)) if a != b]
         report[name] = {"docs": len(texts), "agree": 1 - len(diff) / max(len(texts), 1), "disagree": len(diff),
                         "datatrove_kept": sum(dt[name]), "curate_kept": sum(cu[name])}
         for i in diff[:args.show]:

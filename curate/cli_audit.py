@@ -16,7 +16,7 @@ How each figure is made (memory does not grow with the corpus):
                        exactly up to 2M distinct documents, beyond that over a hash
                        sample (all copies of a document share a hash) with a 95% CI
   near duplicates      MinHash (128 permutations, word 5-grams as `curate dedup
-                       minhash`, 32 LSH bands x 4 rows, Jaccard >= 0.8 estimated from the
+                       minhash`, 21 LSH bands x 6 rows, Jaccard >= 0.8 estimated from the
                        signatures) over a uniform sample of --near-sample documents: the
                        share that has a near copy in the sample, with a Wilson 95% CI.
                        Over a sample it is a lower bound for the corpus (copies outside

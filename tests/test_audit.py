@@ -81,7 +81,7 @@ def test_size_and_lengths(corpus, report):
     texts = [r["text"] for r in rows]
     assert report["size"]["documents"] == len(rows) and report["size"]["shards"] == 3
     t = report["text"]
-    assert t["characters"] == sum(len(x) for x in texts)
+    assert t["characters"] == {"value": sum(len(x) for x in texts), "exact": True}
     assert t["bytes"] == sum(len(x.encode()) for x in texts)
     assert t["words"]["value"] == sum(len(x.split()) for x in texts) and t["words"]["exact"]
     chars = np.array([len(x) for x in texts])
@@ -219,7 +219,7 @@ def test_near_duplicates_against_exact_jaccard(corpus, report):
     assert lo <= near["rate"] <= hi
 
 
-def test_sample_mode_is_seeded_uniform_and_says_so(corpus):
+def test_sample_mode_is_seeded_uniform_and_says_so(corpus, report):
     root, rows = corpus
     a = audit(str(root), AuditParams(sample=400, seed=3, workers=1))
     b = audit(str(root), AuditParams(sample=400, seed=3, workers=2))
@@ -230,8 +230,11 @@ def test_sample_mode_is_seeded_uniform_and_says_so(corpus):
     assert not w["exact"] and w["ci95"][0] <= sum(len(r["text"].split()) for r in rows) <= w["ci95"][1]
     assert a["text"]["words"] != c["text"]["words"]
     assert a["duplication"]["near"]["sample_docs"] <= 400
+    ch = a["text"]["characters"]
+    assert not ch["exact"] and ch["ci95"][0] <= sum(len(r["text"]) for r in rows) <= ch["ci95"][1]
     # every-row figures stay exact
-    assert a["text"]["characters"] == sum(len(r["text"]) for r in rows)
+    assert a["text"]["bytes"] == sum(len(r["text"].encode()) for r in rows)
+    assert a["duplication"]["exact"] == report["duplication"]["exact"]
 
 
 def test_parallel_equals_serial(corpus, report):

@@ -55,14 +55,21 @@ def human_bytes(n) -> str:
     return str(n)
 
 
+def estimate(v: dict | None) -> tuple[str, str]:
+    """(value, note) of an exact or estimated total."""
+    v = v or {}
+    if v.get("exact", True):
+        return num(v.get("value")), ""
+    return num(v.get("value")), f"est. from the sample, 95% CI [{num(v['ci95'][0])}, {num(v['ci95'][1])}]"
+
+
 def text_units(r: dict) -> tuple[str, object, str]:
     """('tokens'|'words', value, note) of a report's text section."""
     t = r.get("text") or {}
     if t.get("units") == "tokens":
         return "tokens", t.get("tokens"), "n_tokens column"
     w = t.get("words") or {}
-    note = "" if w.get("exact", True) else f"est. from sample, 95% CI [{num(w['ci95'][0])}, {num(w['ci95'][1])}]"
-    return "words", w.get("value"), note
+    return "words", w.get("value"), estimate(w)[1]
 
 
 def headline(r: dict) -> list[tuple[str, str, str]]:
@@ -72,7 +79,7 @@ def headline(r: dict) -> list[tuple[str, str, str]]:
             ("bytes on disk", human_bytes(s["bytes_on_disk"]), "")]
     if t:
         unit, val, note = text_units(r)
-        rows += [("text bytes", human_bytes(t["bytes"]), ""), ("characters", num(t["characters"]), ""),
+        rows += [("text bytes", human_bytes(t["bytes"]), ""), ("characters", *estimate(t["characters"])),
                  (unit, num(val), note), ("empty documents", num(t["empty_documents"]), "")]
     if d:
         e, n, g = d["exact"], d.get("near"), d["ngrams"]

@@ -4,8 +4,8 @@ curate.audit.sketches; the parent merges them in shard order and derives the fig
 Every row gets a uniform key from its global row number and the seed (sketches.row_keys). The
 rows with the smallest keys are, nested: the quantile sample (ROW_SAMPLE rows), the MinHash
 sample (--near-sample), the audited sample (--sample). Cheap exact figures (rows, bytes,
-characters, exact-duplicate hashes, column stats and mixes) cover every row in both modes; the
-costly ones (words, 5-grams, repeated lines, MinHash) cover the audited rows.
+exact-duplicate hashes, column stats and mixes) cover every row in both modes; the costlier ones
+(characters, words, 5-grams, repeated lines, MinHash) cover the audited rows.
 """
 
 from __future__ import annotations
@@ -108,12 +108,13 @@ class Partial:
     words_moments: list = field(default_factory=lambda: [0, 0.0, 0.0])  # n, sum, sum of squares (audited)
     chars_moments: list = field(default_factory=lambda: [0, 0.0, 0.0])
 
-    def merge(self, o: Partial) -> None:
+    def merge(self, o: Partial, exact: bool = True) -> None:
         for k in ("rows", "audited", "text_bytes", "chars", "words", "empty", "shingles"):
             setattr(self, k, getattr(self, k) + getattr(o, k))
         self.chars_hist.merge(o.chars_hist)
         self.words_hist.merge(o.words_hist)
-        self.exact.merge(o.exact)
+        if exact:
+            self.exact.merge(o.exact)
         self.lines.merge(o.lines)
         self.paragraphs.merge(o.paragraphs)
         if o.hll is not None:
@@ -161,15 +162,15 @@ def _text_work(p: Partial, spec: ShardSpec, text: pa.Array, keys: np.ndarray) ->
     of the audited rows (None when tokens come from n_tokens)."""
     text = as_string_array(text)
     nbytes = pc.binary_length(text).to_numpy(zero_copy_only=False)
-    chars = pc.utf8_length(text).to_numpy(zero_copy_only=False)
     p.text_bytes += int(nbytes.sum())
-    p.chars += int(chars.sum())
     p.empty += int(np.count_nonzero(nbytes == 0))
-    p.chars_hist.add(chars)
-    _moments(p.chars_moments, chars)
     p.exact.add(normalize_hash128(text, "whitespace")[:, 0])
     audited = keys <= np.uint64(spec.t_sample)
     sub = text.filter(pa.array(audited)) if not audited.all() else text
+    chars = pc.utf8_length(sub).to_numpy(zero_copy_only=False)  # characters: over the audited rows
+    p.chars += int(chars.sum())
+    p.chars_hist.add(chars)
+    _moments(p.chars_moments, chars)
     prm = spec.params
     words = None
     if len(sub):
@@ -261,20 +262,22 @@ def thresholds(row_counts: list[int], params: AuditParams) -> tuple[int, int, in
 
 
 def scan(specs: list[ShardSpec], workers: int) -> Partial:
-    total = Partial()
+    total, exact = Partial(), []
+
+    def take(i: int, p: Partial) -> None:
+        total.merge(p, exact=False)
+        exact.append(p.exact)
+        log.info(f"audit: shard {i + 1}/{len(specs)}")
+
     if workers <= 1 or len(specs) <= 1:
-        parts = map(scan_shard, specs)
-        for i, p in enumerate(parts):
-            total.merge(p)
-            log.info(f"audit: shard {i + 1}/{len(specs)}")
-        return total
-    ctx = None
-    if os.name == "posix":
+        for i, spec in enumerate(specs):
+            take(i, scan_shard(spec))
+    else:
         import multiprocessing as mp
 
-        ctx = mp.get_context("fork")
-    with ProcessPoolExecutor(max_workers=min(workers, len(specs)), mp_context=ctx) as pool:
-        for i, p in enumerate(pool.map(scan_shard, specs)):
-            total.merge(p)
-            log.info(f"audit: shard {i + 1}/{len(specs)}")
+        ctx = mp.get_context("fork") if os.name == "posix" else None
+        with ProcessPoolExecutor(max_workers=min(workers, len(specs)), mp_context=ctx) as pool:
+            for i, p in enumerate(pool.map(scan_shard, specs)):
+                take(i, p)
+    total.exact.merge(*exact)
     return total

@@ -77,13 +77,18 @@ class ExactDup:
             keep = self.keys <= self._limit()
             self.keys, self.counts = self.keys[keep], self.counts[keep]
 
-    def merge(self, other: ExactDup) -> None:
-        self._compact()
-        other._compact()
-        self.level = max(self.level, other.level)
-        keep_s, keep_o = self.keys <= self._limit(), other.keys <= self._limit()
-        self.keys, self.counts = self.keys[keep_s], self.counts[keep_s]
-        self._merge(other.keys[keep_o], other.counts[keep_o])
+    def merge(self, *others: ExactDup) -> None:
+        """Merge any number at once: one sort over all of them, not one per merge."""
+        for o in (self, *others):
+            o._compact()
+        self.level = max(o.level for o in (self, *others))
+        keys, counts = [], []
+        for o in (self, *others):
+            keep = o.keys <= self._limit()
+            keys.append(o.keys[keep])
+            counts.append(o.counts[keep])
+        self.keys, self.counts = np.empty(0, np.uint64), np.empty(0, np.int64)
+        self._merge(np.concatenate(keys), np.concatenate(counts))
 
     def summary(self) -> dict:
         self._compact()
@@ -118,12 +123,16 @@ class HeavyHitters:
         self.total = 0
 
     def add(self, keys: np.ndarray, counts: np.ndarray, texts) -> None:
-        """keys unique within the call; texts: a callable i -> text of keys[i] (only new keys asked)."""
+        """keys unique within the call; texts: a callable i -> text of keys[i]. A text is kept once an
+        item's count reaches 2: that happens in a call that holds the item, so it can be asked then."""
         self.total += int(counts.sum())
-        known = np.isin(keys, self.keys)
-        for i in np.flatnonzero(~known):
-            self.texts[int(keys[i])] = texts(int(i))[: self.text_chars]
         self._combine(keys, counts)
+        pos = np.minimum(np.searchsorted(self.keys, keys), max(len(self.keys) - 1, 0))
+        live = (self.keys[pos] == keys) if len(self.keys) else np.zeros(len(keys), bool)
+        for i in np.flatnonzero(live & (self.counts[pos] >= 2) if len(self.keys) else live):
+            h = int(keys[i])
+            if h not in self.texts:
+                self.texts[h] = texts(int(i))[: self.text_chars]
 
     def _combine(self, keys: np.ndarray, counts: np.ndarray) -> None:
         allk = np.concatenate([self.keys, keys])
@@ -137,8 +146,9 @@ class HeavyHitters:
             keep = c > 0
             u, c = u[keep], c[keep]
         self.keys, self.counts = u, c
-        live = set(int(x) for x in u)
-        self.texts = {h: t for h, t in self.texts.items() if h in live}
+        if len(self.texts) > 4 * self.k:  # drop texts of items no longer counted, now and then
+            live = set(self.keys.tolist())
+            self.texts = {h: t for h, t in self.texts.items() if h in live}
 
     def merge(self, other: HeavyHitters) -> None:
         self.total += other.total
@@ -175,10 +185,30 @@ def hll_registers(hashes32: np.ndarray, p: int = HLL_P, reg: np.ndarray | None =
     return reg
 
 
+def _datasketch_hll():
+    """datasketch's HyperLogLog class. Its package __init__ imports MinHashLSH and through it scipy
+    (~1 s); when datasketch is not loaded yet, load the hyperloglog module alone."""
+    import importlib
+    import importlib.util
+    import sys
+    import types
+
+    if "datasketch" in sys.modules:
+        return importlib.import_module("datasketch.hyperloglog").HyperLogLog
+    spec = importlib.util.find_spec("datasketch")
+    pkg = types.ModuleType("datasketch")
+    pkg.__path__, pkg.__spec__ = list(spec.submodule_search_locations), spec
+    sys.modules["datasketch"] = pkg
+    try:
+        return importlib.import_module("datasketch.hyperloglog").HyperLogLog
+    finally:
+        del sys.modules["datasketch"]  # a later `import datasketch` runs the real __init__
+
+
 def hll_count(reg: np.ndarray) -> float:
     import warnings
 
-    from datasketch import HyperLogLog
+    HyperLogLog = _datasketch_hll()  # noqa: N806
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -1,0 +1,87 @@
+"""Audit benchmark, in one run with repetitions interleaved (figures are medians):
+
+  read text          read_text.py DATASET: pq.read_table(columns=['text']) of every shard with
+                     pyarrow's threads (the floor: reading the text column once)
+  audit --sample     curate audit DATASET --sample 100000 -j 2 --json (target: <= 2x read text)
+  audit (full)       curate audit DATASET -j 2 --json: every document through every sketch;
+                     wall time and the peak RSS of the process tree, once per repetition, on the
+                     corpus and on a 10x smaller one (memory must not grow with the corpus)
+
+Run from the repository root:
+    python scripts/bench/bench_audit.py                       # corpus-2GB-s0, 3 repetitions
+    python scripts/bench/bench_audit.py --reps 1 --no-full
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+sys.path.insert(0, str(HERE))
+from measure import measure  # noqa: E402
+
+DATA = HERE / "data"
+RUNS = DATA / "_audit_runs"
+RESULTS = HERE / "results"
+PY = ROOT / ".venv" / "bin" / "python"
+CURATE = ROOT / ".venv" / "bin" / "curate"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dataset", type=Path, default=DATA / "corpus-2GB-s0" / "parquet")
+    ap.add_argument("--small", type=Path, default=DATA / "corpus-200MB-s0" / "parquet")
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--sample", type=int, default=100_000)
+    ap.add_argument("-j", "--workers", type=int, default=2)
+    ap.add_argument("--no-full", action="store_true", help="skip the full streaming audits")
+    a = ap.parse_args()
+    env = {"CURATE_PROGRESS": "none"}
+    contenders = {
+        "read text": [str(PY), str(HERE / "read_text.py"), str(a.dataset)],
+        "audit --sample": [str(CURATE), "audit", str(a.dataset), "--sample", str(a.sample), "-j", str(a.workers), "--json", "-q"],
+    }
+    if not a.no_full:
+        contenders["audit (full)"] = [str(CURATE), "audit", str(a.dataset), "-j", str(a.workers), "--json", "-q"]
+        if a.small.exists():
+            contenders["audit (full, 10x smaller)"] = [str(CURATE), "audit", str(a.small), "-j", str(a.workers), "--json", "-q"]
+    got: dict[str, list[dict]] = {k: [] for k in contenders}
+    for rep in range(a.reps):
+        for name, argv in contenders.items():
+            r = measure(argv, RUNS, ROOT, env)
+            got[name].append(r)
+            print(f"rep {rep + 1} {name}: {r['wall_s']:.2f} s, cpu {r['cpu_s']:.1f} s, rss {r['rss_peak'] / 2**20:.0f} MiB",
+                  file=sys.stderr, flush=True)
+    summary = {}
+    for name, rs in got.items():
+        summary[name] = {"wall_s": statistics.median(r["wall_s"] for r in rs), "cpu_s": statistics.median(r["cpu_s"] for r in rs),
+                         "rss_peak_mib": max(r["rss_peak"] for r in rs) / 2**20, "walls": [round(r["wall_s"], 2) for r in rs]}
+    read = summary["read text"]["wall_s"]
+    for name in summary:
+        summary[name]["x_read"] = summary[name]["wall_s"] / read
+    last = json.loads(got["audit --sample"][-1]["stdout"])
+    out = {
+        "dataset": str(a.dataset.relative_to(ROOT)) if a.dataset.is_relative_to(ROOT) else str(a.dataset),
+        "rows": last["size"]["documents"], "text_bytes": last["text"]["bytes"], "reps": a.reps, "workers": a.workers,
+        "cpus": os.cpu_count(), "load_at_end": os.getloadavg(), "python": platform.python_version(),
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "results": summary,
+        "sample_near": {k: v for k, v in last["duplication"]["near"].items() if k != "cluster_sizes"},
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "audit.json").write_text(json.dumps(out, indent=2) + "\n")
+    print(f"{'contender':28} {'wall s':>8} {'x read':>7} {'cpu s':>7} {'peak RSS':>9}")
+    for name, s in summary.items():
+        print(f"{name:28} {s['wall_s']:8.2f} {s['x_read']:7.2f} {s['cpu_s']:7.1f} {s['rss_peak_mib']:7.0f} MiB")
+    print(f"(medians of {a.reps}; target: audit --sample <= 2.00 x read text)")
+
+
+if __name__ == "__main__":
+    main()

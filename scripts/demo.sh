@@ -40,6 +40,11 @@ say "score: CCNet perplexity (ppl) and SoftDedup commonness in one pass over the
 curate score "$OUT/raw" "$OUT/scored" --kenlm "$OUT/models/sample.4gram.bin" --commonness "$OUT/models/sample.4gram.bin" --overwrite
 curate head "$OUT/scored" -n 5 --columns id,n_tokens,ppl,commonness --width 100
 
+say "score --signals: Gopher, Gopher repetition, C4 and FineWeb heuristics as columns; a dry run of datatrove's Gopher rules"
+curate score "$OUT/raw" "$OUT/signals" --signals gopher,gopher-repetition,c4,fineweb --overwrite
+curate head "$OUT/signals" -n 3 --columns id,gopher_n_words,gopher_alpha_words_ratio,c4_sentences,fineweb_line_punct_ratio --width 100
+curate filter "$OUT/signals" --preset configs/gopher.toml --dry-run
+
 say "resample: SoftDedup weights to a budget of 400,000 tokens (every document kept reachable, duplicates drawn less)"
 curate resample "$OUT/scored" "$OUT/resampled" --weights softdedup --tokens 400000 --seed 0 --overwrite --keep-work
 curate resample "$OUT/scored" "$OUT/resampled_uniform" --weights uniform --tokens 400000 --seed 0 --overwrite -q

@@ -200,12 +200,20 @@ def _text_work(p: Partial, spec: ShardSpec, text: pa.Array, keys: np.ndarray) ->
     return words if words is None else (words, audited)
 
 
+def _batches(spec: ShardSpec, pf, p: Partial):
+    """Batches row group by row group; a string column found not to be a mix (an id, a URL) is no
+    longer read."""
+    for rg in range(pf.num_row_groups):
+        strings = [c for c in spec.strings if p.categories.get(c, {}) is not None]
+        cols = ([spec.text] if spec.text else []) + list(spec.numeric) + strings
+        yield from iter_batches(spec.loc, columns=cols, batch_rows=BATCH_ROWS, pf=pf, row_groups=[rg])
+
+
 def scan_shard(spec: ShardSpec) -> Partial:
     p = Partial()
-    cols = ([spec.text] if spec.text else []) + list(spec.numeric) + list(spec.strings)
     pf = open_parquet(spec.loc)
     start = spec.first_gid
-    for b in iter_batches(spec.loc, columns=cols, batch_rows=BATCH_ROWS, pf=pf):
+    for b in _batches(spec, pf, p):
         n = b.num_rows
         keys = row_keys(np.arange(start, start + n, dtype=np.uint64), spec.params.seed)
         start += n
@@ -232,7 +240,7 @@ def scan_shard(spec: ShardSpec) -> Partial:
             p.numeric.setdefault(c, NumStats()).add(b.column(c))
         for c in spec.strings:
             cur = p.categories.get(c, {})
-            if cur is None:
+            if cur is None or c not in b.schema.names:
                 continue
             col = b.column(c)
             if pa.types.is_dictionary(col.type):

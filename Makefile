@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 SAMPLE := data/sample
 KENLM := $(BIN)/lmplz
 
-.PHONY: demo test setup sample lint bench clean
+.PHONY: demo test setup sample lint bench clean chromium
 
 setup: $(STAMP)
 
@@ -26,7 +26,11 @@ $(KENLM): scripts/build_kenlm.sh | $(STAMP)
 demo: sample $(KENLM)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
 
-test: sample $(KENLM)
+# headless Chromium renders the audit's HTML report in tests/test_audit.py (apt-get when root)
+chromium:
+	bash scripts/install_chromium.sh
+
+test: sample $(KENLM) chromium
 	$(BIN)/python -m pytest -q tests
 
 lint: $(STAMP)

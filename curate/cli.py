@@ -459,9 +459,9 @@ def _n(v) -> str:
     return f"{v:,}" if isinstance(v, int) else "-"
 
 
+import curate.cli_audit  # noqa: E402,F401
 import curate.cli_filter  # noqa: E402,F401
 import curate.cli_lm  # noqa: E402,F401  (registers ngram and score on the group)
-import curate.cli_audit  # noqa: E402,F401
 import curate.cli_resample  # noqa: E402,F401
 
 

@@ -87,4 +87,8 @@ curate head "$OUT/filter_rejects" -n 3 --columns id,n_tokens,ppl,reject_rule,rej
 say "the lineage of the final dataset"
 curate info "$OUT/near"
 
+say "audit: the final dataset against the raw one, side by side, and a self-contained HTML report"
+curate audit "$OUT/near" --compare "$OUT/raw" --html "$OUT/audit.html"
+echo "report: $OUT/audit.html (one file, no network: open it in any browser)" >&2
+
 say "done: outputs under $OUT"

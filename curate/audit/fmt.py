@@ -86,8 +86,8 @@ def headline(r: dict) -> list[tuple[str, str, str]]:
         rows.append(("exact duplicates", pct(e["rate"]), ("exact" if e["exact"] else f"hash sample 1/{round(1 / e['hash_fraction'])}, 95% CI " + ci(e))))
         if n:
             whole = r.get("sample") is None and n["sample_docs"] >= (r["size"]["documents"] - (t.get("empty_documents") or 0))
-            rows.append(("near duplicates", pct(n["rate"]), f"95% CI {ci(n)}; MinHash {'over all' if whole else 'sample of'} "
-                         f"{num(n['sample_docs'])} docs, Jaccard >= {n['threshold']}"))
+            rows.append(("near duplicates", pct(n["rate"]), f"95% CI {ci(n)}; {pct(n['removable'])} removable; MinHash "
+                         f"{'over all' if whole else 'sample of'} {num(n['sample_docs'])} docs, Jaccard >= {n['threshold']}"))
         rows.append((f"distinct word {g['n']}-grams", num(round(g["distinct_est"])),
                      f"HyperLogLog, ±{100 * 1.96 * g['rel_error_1sd']:.1f}% (95%)" + (" in the sample" if g["over"] == "sample" else "")))
     return rows

@@ -20,6 +20,7 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bott
 .panel h3{font-size:14px;margin:0 0 6px}
 table{border-collapse:collapse;background:#fff;box-shadow:0 1px 2px #0002}td,th{padding:4px 10px;border-bottom:1px solid #eee;text-align:right}
 td:first-child,th:first-child{text-align:left}td.t{text-align:left;font-family:ui-monospace,monospace;max-width:760px;overflow:hidden;white-space:nowrap;text-overflow:ellipsis}
+details{margin:8px 0}summary{cursor:pointer;font-weight:600}
 svg.chart{font:11px system-ui,sans-serif;fill:#333}svg .axis{fill:#555}svg .removed{fill:#b23b3b}
 """
 
@@ -47,14 +48,14 @@ def _panel(title: str, body: str) -> str:
 def _lengths(rs: list[dict]) -> str:
     rs = [r for r in rs if r.get("text")]
     if not rs:
-        return ""
+        return [], ""
     panels = [_panel("document length (characters, log bins)",
-                     svg.histogram([(r["dataset"], r["text"]["length_histogram"]["characters"]) for r in rs],
+                     svg.histogram([(_short(rs, r), r["text"]["length_histogram"]["characters"]) for r in rs],
                                    "document length in characters", "characters", log_x=True))]
     unit = rs[0]["text"]["units"]
     if unit == "words":
         panels.append(_panel("document length (words, log bins)",
-                             svg.histogram([(r["dataset"], r["text"]["length_histogram"]["words"] or []) for r in rs],
+                             svg.histogram([(_short(rs, r), r["text"]["length_histogram"]["words"] or []) for r in rs],
                                            "document length in words", "words", log_x=True)))
     q = "<table><tr><th></th>" + "".join(f"<th>{p}</th>" for p in ("p1", "p25", "p50", "p75", "p99", "max")) + "</tr>"
     for r in rs:
@@ -65,32 +66,36 @@ def _lengths(rs: list[dict]) -> str:
     err = rs[0]["text"]["quantile_rank_error"]
     qn = f'<p class="sub">quantiles from {num(rs[0]["text"]["quantile_rows"])} uniformly sampled rows' + (
         f", rank error ≤ {100 * err:.2f}% (95%)" if err else " (every row: exact)") + "</p>"
-    return "<h2>Lengths</h2>" + '<div class="grid">' + "".join(panels) + "</div>" + q + qn
+    return panels, "<h2>Lengths</h2>" + q + qn
 
 
 def _dups(rs: list[dict]) -> str:
     rs = [r for r in rs if r.get("duplication")]
     if not rs:
-        return ""
+        return [], ""
     series = []
     for r in rs:
         d = r["duplication"]
-        tag = "" if len(rs) == 1 else f" · {r['dataset']}"
+        tag = "" if len(rs) == 1 else f" · {'AB'[rs.index(r)]}"
         series.append(("exact" + tag, [c for c in d["exact"]["cluster_sizes"]]))
         if d.get("near"):
             series.append(("near (MinHash sample)" + tag, d["near"]["cluster_sizes"]))
-    out = ["<h2>Duplication</h2>", '<div class="grid">',
-           _panel("duplicate cluster sizes (log-log)", svg.loglog(series, "duplicate cluster sizes")), "</div>"]
+    panel = _panel("duplicate cluster sizes (log-log)", svg.loglog(series, "duplicate cluster sizes"))
+    out = ["<h2>Boilerplate: the most repeated lines and paragraphs</h2>"]
     for kind in ("lines", "paragraphs"):
+        cells = []
         for r in rs:
             d = r["duplication"][kind]
-            if not d["top"]:
-                continue
             tag = "" if len(rs) == 1 else f" · {escape(r['dataset'])}"
-            out.append(f"<h3>Most repeated {kind}{tag}</h3><table><tr><th>count</th><th>text</th></tr>")
-            out += [f'<tr><td>{num(e["count"])}</td><td class="t">{escape(e["text"])}</td></tr>' for e in d["top"]]
-            out.append(f'</table><p class="sub">{escape(d["method"])}; each count is at most {d["max_undercount"]:,} below the true one.</p>')
-    return "".join(out)
+            rows = "".join(f'<tr><td>{num(e["count"])}</td><td class="t">{escape(e["text"])}</td></tr>' for e in d["top"])
+            cells.append(f'<div><table><tr><th>count</th><th>{kind}{tag}</th></tr>{rows or "<tr><td></td><td>none repeated</td></tr>"}</table>'
+                         f'<p class="sub">{escape(d["method"])}; each count is at most {d["max_undercount"]:,} below the true one.</p></div>')
+        out.append(f'<details{" open" if kind == "lines" else ""}><summary>{kind}</summary><div class="grid">{"".join(cells)}</div></details>')
+    return [panel], "".join(out)
+
+
+def _short(rs: list[dict], r: dict) -> str:
+    return r["dataset"] if len(rs) == 1 else f"{'AB'[rs.index(r)]}: {r['dataset']}"
 
 
 def _columns(rs: list[dict]) -> str:
@@ -119,8 +124,8 @@ def _columns(rs: list[dict]) -> str:
         for e in r["columns"]["strings"]:
             if e["mix"] and e["name"] not in mixes:
                 mixes.append(e["name"])
+    mix_panels = []
     if mixes:
-        out.append("<h2>Mixes</h2><div class=\"grid\">")
         for n in mixes:
             per = []
             for r in rs:
@@ -132,12 +137,18 @@ def _columns(rs: list[dict]) -> str:
             rows = [(str(k), [m.get(k, 0) / t for m, t in zip(per, tots, strict=True)]) for k in top]
             if len(keys) > 12:
                 rows.append((f"({len(keys) - 12} more)", [1 - sum(m.get(k, 0) for k in top) / t for m, t in zip(per, tots, strict=True)]))
-            out.append(_panel(f"{n} mix", svg.hbars(rows, f"{n} mix", [r["dataset"] for r in rs])))
-        out.append("</div>")
+            mix_panels.append(_panel(f"{n} mix", svg.hbars(rows, f"{n} mix", [_short(rs, r) for r in rs])))
     other = [c for r in rs for c in r["columns"]["other"]]
     if other:
         out.append(f'<p class="sub">not summarised: {escape(", ".join(sorted(set(other))))}</p>')
-    return "".join(out)
+    return mix_panels, "".join(out)
+
+
+def _funnel(r: dict) -> list[str]:
+    lin = r["lineage"]
+    if not lin["chain"]:
+        return []
+    return [_panel(f"rows through the pipeline · {r['dataset']}", svg.funnel(lin["funnel"], "per-stage funnel"))]
 
 
 def _lineage(r: dict) -> str:
@@ -145,7 +156,6 @@ def _lineage(r: dict) -> str:
     out = [f"<h2>Lineage of {escape(r['dataset'])}</h2>"]
     if not lin["chain"]:
         return "".join(out) + "".join(f'<div class="warn">{escape(p)}</div>' for p in lin["problems"])
-    out.append('<div class="grid">' + _panel("rows through the pipeline", svg.funnel(lin["funnel"], "per-stage funnel", w=760)) + "</div>")
     out.append("<table><tr><th>stage</th><th>rows in</th><th>rows out</th><th>removed</th><th>by rule / reason</th><th>seed</th><th>output</th><th>finished</th></tr>")
     for c in lin["chain"]:
         out.append(f"<tr><td>{escape(c['stage'])}</td><td>{num(c['rows_in'])}</td><td>{num(c['rows_out'])}</td><td>{num(c['rows_rejected'])}</td>"
@@ -167,9 +177,16 @@ def render(a: dict, b: dict | None = None) -> str:
         for i, r in enumerate(rs):
             for k, v, _ in headline(r):
                 rows.setdefault(k, ["–", "–"])[i] = v
-        top = _notes(a) + _notes(b) + f"<table><tr><th></th><th>{escape(a['dataset'])}</th><th>{escape(b['dataset'])}</th></tr>" + "".join(
+        top = _notes(a) + _notes(b) + f"<table><tr><th></th><th>A: {escape(a['dataset'])}</th><th>B: {escape(b['dataset'])}</th></tr>" + "".join(
             f"<tr><td>{escape(k)}</td><td>{escape(x)}</td><td>{escape(y)}</td></tr>" for k, (x, y) in rows.items()) + "</table>"
-    body = head + top + _lengths(rs) + _dups(rs) + _columns(rs) + "".join(_lineage(r) for r in rs if r["lineage"]["chain"] or b is None)
+    len_panels, len_html = _lengths(rs)
+    dup_panels, dup_html = _dups(rs)
+    mix_panels, col_html = _columns(rs)
+    chains = [r for r in rs if r["lineage"]["chain"] or b is None]
+    longest = max(chains, key=lambda r: len(r["lineage"]["chain"])) if chains else None
+    glance = len_panels + dup_panels + mix_panels[:1] + (_funnel(longest) if longest else []) + mix_panels[1:]
+    body = (head + top + "<h2>At a glance</h2>" + '<div class="grid">' + "".join(glance) + "</div>" + len_html + col_html
+            + dup_html + "".join(_lineage(r) for r in chains))
     return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{escape(title)}</title>"
             f"<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><style>{CSS}</style></head>"
             f"<body><main>{body}</main></body></html>\n")

@@ -9,7 +9,7 @@ from html import escape
 from curate.audit.fmt import num
 
 COLORS = ("#3b6ea8", "#d9822b", "#4a9a5b", "#a04c7d")
-W, H = 560, 220
+W, H = 540, 220
 L, R, T, B = 56, 12, 14, 34
 
 
@@ -95,8 +95,12 @@ def loglog(series: list[tuple[str, list]], title: str, w: int = W, h: int = H) -
     body = [f'<line x1="{L}" y1="{T + ph}" x2="{L + pw}" y2="{T + ph}" stroke="#888"/>',
             f'<line x1="{L}" y1="{T}" x2="{L}" y2="{T + ph}" stroke="#888"/>']
     for e in range(0, math.floor(xmax) + 1):
-        x = L + e / xmax * pw
-        body.append(f'<text x="{x:.1f}" y="{T + ph + 16}" text-anchor="middle">{num(10 ** e)}</text>')
+        for m in (1, 2, 5) if xmax < 2.5 else (1,):
+            v = m * 10 ** e
+            if math.log10(v) <= xmax:
+                x = L + math.log10(v) / xmax * pw
+                body.append(f'<line x1="{x:.1f}" y1="{T + ph}" x2="{x:.1f}" y2="{T + ph + 4}" stroke="#888"/>'
+                            f'<text x="{x:.1f}" y="{T + ph + 16}" text-anchor="middle">{num(v)}</text>')
     for e in range(0, math.floor(ymax) + 1):
         y = T + ph - e / ymax * ph
         body.append(f'<line x1="{L}" y1="{y:.1f}" x2="{L + pw}" y2="{y:.1f}" stroke="#eee"/><text x="{L - 5}" y="{y + 4:.1f}" text-anchor="end">{num(10 ** e)}</text>')
@@ -136,23 +140,23 @@ def hbars(rows: list[tuple[str, list[float]]], title: str, names: list[str] | No
 
 
 def funnel(steps: list[dict], title: str, w: int = W) -> str:
-    """Rows after each stage as bars, what each removed (per rule) beside them."""
+    """Rows after each stage as bars, what each removed (one line per rule) beside them."""
     steps = [s for s in steps if s.get("rows") is not None]
     if not steps:
         return _frame('<text x="20" y="30">no lineage</text>', title, w, 60)
     top = max(s["rows"] for s in steps) or 1
-    bh, lw = 26, 90
-    h = T + len(steps) * (bh + 8) + 6
-    pw = w - lw - R - 10
+    lw, bw_max = 96, (w - 96 - R) * 0.55
     body, y = [], T
     for s in steps:
-        bw = s["rows"] / top * pw * 0.6
-        x = lw + (pw * 0.6 - bw) / 2
-        removed = ", ".join(f"{k} {v:,}" for k, v in (s.get("removed_by") or {}).items())
-        body.append(f'<text x="{lw - 6}" y="{y + bh / 2 + 4}" text-anchor="end">{escape(s["stage"])}</text>'
+        removed = [f"− {v:,} {k}" for k, v in (s.get("removed_by") or {}).items()]
+        bh = max(24, 13 * len(removed) + 4)
+        bw = s["rows"] / top * bw_max
+        x = lw + (bw_max - bw) / 2
+        body.append(f'<text x="{lw - 6}" y="{y + bh / 2 + 4}" text-anchor="end">{escape(s["stage"][:14])}</text>'
                     f'<rect x="{x:.1f}" y="{y}" width="{max(bw, 1):.1f}" height="{bh}" fill="{COLORS[0]}" rx="3">'
                     f'<title>{escape(s["stage"])}: {s["rows"]:,} rows</title></rect>'
-                    f'<text x="{lw + pw * 0.3:.1f}" y="{y + bh / 2 + 4}" text-anchor="middle" fill="#fff">{s["rows"]:,}</text>'
-                    f'<text x="{lw + pw * 0.6 + 8:.1f}" y="{y + bh / 2 + 4}" class="removed">{escape(("− " + removed) if removed else "")}</text>')
+                    f'<text x="{lw + bw_max / 2:.1f}" y="{y + bh / 2 + 4}" text-anchor="middle" fill="#fff">{s["rows"]:,}</text>')
+        for k, line in enumerate(removed):
+            body.append(f'<text x="{lw + bw_max + 8:.1f}" y="{y + 12 + 13 * k}" class="removed">{escape(line[:40])}</text>')
         y += bh + 8
-    return _frame("".join(body), title, w, h)
+    return _frame("".join(body), title, w, y + 4)

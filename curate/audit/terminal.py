@@ -129,21 +129,20 @@ def _lineage(c: Console, r: dict) -> None:
 
 def show_compare(a: dict, b: dict, c: Console | None = None) -> None:
     c = c or console()
-    c.print(f"[bold]audit: {a['dataset']}  vs  {b['dataset']}[/]")
+    c.print(f"[bold]audit: A = {a['dataset']}  vs  B = {b['dataset']}[/]")
     for r in (a, b):
         for p in r["problems"]:
             c.print(f"[yellow]! {r['dataset']}: {p}[/]", highlight=False)
     tab = Table(title="side by side", title_justify="left")
     tab.add_column("")
-    tab.add_column(a["dataset"], justify="right")
-    tab.add_column(b["dataset"], justify="right")
+    tab.add_column(f"A: {a['dataset']}", justify="right")
+    tab.add_column(f"B: {b['dataset']}", justify="right")
     ha, hb = {k: v for k, v, _ in headline(a)}, {k: v for k, v, _ in headline(b)}
     for k in list(ha) + [k for k in hb if k not in ha]:
         tab.add_row(k, ha.get(k, "–"), hb.get(k, "–"))
-    for name in ("documents",):
-        va, vb = a["size"][name], b["size"][name]
-        if va:
-            tab.add_row(f"{name} kept", "", pct(vb / va, 1))
+    va, vb = a["size"]["documents"], b["size"]["documents"]
+    if vb:
+        tab.add_row("documents, A / B", pct(va / vb, 1), "")
     c.print(tab)
     na = {e["name"]: e for e in a["columns"]["numeric"]}
     nb = {e["name"]: e for e in b["columns"]["numeric"]}
@@ -165,10 +164,10 @@ def show_compare(a: dict, b: dict, c: Console | None = None) -> None:
         ma, mb = dict(map(tuple, sa[k]["mix"])), dict(map(tuple, sb[k]["mix"]))
         ta, tb = sum(ma.values()) or 1, sum(mb.values()) or 1
         t3 = Table(title=f"{k} mix", title_justify="left")
-        for h in ("value", "share A", "share B", "change", "rows kept"):
+        for h in ("value", "share A", "share B", "A − B", "rows A / B"):
             t3.add_column(h, justify="left" if h == "value" else "right")
         for v in sorted(set(ma) | set(mb), key=lambda v: -ma.get(v, 0))[:15]:
             x, y = ma.get(v, 0), mb.get(v, 0)
-            t3.add_row(str(v), pct(x / ta, 1), pct(y / tb, 1), f"{100 * (y / tb - x / ta):+.1f} pt", pct(y / x, 0) if x else "–")
+            t3.add_row(str(v), pct(x / ta, 1), pct(y / tb, 1), f"{100 * (x / ta - y / tb):+.1f} pt", pct(x / y, 0) if y else "–")
         c.print(t3)
     _lineage(c, a if len(a["lineage"]["chain"]) >= len(b["lineage"]["chain"]) else b)

@@ -275,6 +275,9 @@ def scan(specs: list[ShardSpec], workers: int) -> Partial:
     def take(i: int, p: Partial) -> None:
         total.merge(p, exact=False)
         exact.append(p.exact)
+        if len(exact) >= 8:  # merge in groups: one sort per 8 shards, and memory bounded however many
+            exact[0].merge(*exact[1:])
+            del exact[1:]
         log.info(f"audit: shard {i + 1}/{len(specs)}")
 
     if workers <= 1 or len(specs) <= 1:
@@ -287,5 +290,7 @@ def scan(specs: list[ShardSpec], workers: int) -> Partial:
         with ProcessPoolExecutor(max_workers=min(workers, len(specs)), mp_context=ctx) as pool:
             for i, p in enumerate(pool.map(scan_shard, specs)):
                 take(i, p)
-    total.exact.merge(*exact)
+    total.exact = exact[0] if exact else total.exact
+    if len(exact) > 1:
+        total.exact.merge(*exact[1:])
     return total

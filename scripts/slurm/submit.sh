@@ -7,9 +7,10 @@
 #
 # -n N  slices per array (default 32); -p P  arrays chained with afterok (default 1). Array k runs
 # each slice's share of phase k; P=1 runs the per-shard first phase on the array and leaves the
-# rest to the finalize job. Phases per stage: score, export, filter 1 (filter with quantile() 2);
-# dedup exact and paragraphs 3 (signature, group, apply); dedup minhash 6 (signature,
-# edges, fetch, verify, components, apply), 4 with --no-verify.
+# rest to the finalize job. Phases per stage: export and plain scoring 1, filter with quantile() 2,
+# resample 3 to 7, dedup exact and paragraphs 3 (signature, group, apply), dedup minhash 6
+# (signature, edges, fetch, verify, components, apply; 4 with --no-verify). A run lists its
+# phases as the keys of "tasks" in OUT/_work/plan.json.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 n=32 p=1 sbatch_opts=()

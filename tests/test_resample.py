@@ -378,3 +378,46 @@ def test_zero_share_domain_and_all_zero_domain(ds, tmp_path):
     r = run("resample", d, tmp_path / "o2", "--by", "domain", "--weights", "column:w", "--rows", "100")
     assert r.exit_code == 1 and "every weight in domain 'a' is zero" in r.stderr
     assert math.isfinite(manifest(tmp_path / "o")["resample"]["budget"])
+
+
+def test_gumbel_top_k_is_global_and_exact(ds, tmp_path):
+    """The stage's selection equals the top N of log w + Gumbel over the whole corpus, computed here
+    directly with the same per-(shard, domain) generators."""
+    ok(ds, tmp_path / "o", "--weights", "column:w", "--by", "domain", "--rows", "700", "--no-replacement",
+       "--seed", "13", "-j", "2")
+    alloc_draws = manifest(tmp_path / "o")["resample"]["domains"]
+    keys, chosen = {"a": [], "b": []}, set()
+    files = sorted(ds.glob("part-*.parquet"))
+    names = ["a", "b"]
+    for s, f in enumerate(files):
+        t = pq.read_table(f).to_pydict()
+        w, dom, ids = np.array(t["w"]), np.array(t["domain"]), t["id"]
+        for j, d in enumerate(names):
+            rows = np.flatnonzero(dom == d)
+            g = sm.rng_for(13, s, j, "gumbel").gumbel(size=len(rows))
+            keys[d] += [(np.log(w[r]) - np.log(3.0) + x, ids[r]) for r, x in zip(rows, g, strict=True)]
+    for d in names:
+        n = alloc_draws[d]["draws"]
+        chosen |= {i for _, i in sorted(keys[d], reverse=True)[:n]}
+    got = {r["id"] for r in read_rows(tmp_path / "o") if r["sample_count"]}
+    assert got == chosen and len(got) == 700
+    out = tmp_path / "sl"
+    for _ in range(12):
+        for i in range(2):
+            run("resample", ds, out, "--weights", "column:w", "--by", "domain", "--rows", "700", "--no-replacement",
+                "--seed", "13", "--task", f"{i}/2", "-q")
+        if (out / "_SUCCESS").exists():
+            break
+    assert shard_bytes(out) == shard_bytes(tmp_path / "o")
+
+
+def test_topk_cut_pieces():
+    from curate.resample import topk
+
+    x = np.array([-2.5, -0.0, 0.0, 1e-300, 3.0, -1e300, 7.25])
+    u = topk.sortable(x)
+    assert (np.argsort(u, kind="stable") == np.argsort(x, kind="stable")).all()
+    assert topk.cut([[[5, 2], [9, 1]], [[5, 4], [1, 10]]], 3) == (5, 1)
+    assert topk.threshold([[7, 0, 3], [7, 1, 0], [9, 2, 2]], 2) == [7, 0, 3]
+    sel = topk.selected(np.array([7, 7, 8, 6], np.uint64), 0, np.array([2, 4, 0, 1]), [7, 0, 3])
+    assert sel.tolist() == [True, False, True, False]

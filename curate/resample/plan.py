@@ -160,6 +160,7 @@ def allocate(shard_parts: list[dict], budget: Budget, mixture: dict[str, float] 
                               int(round(sum(info[d]["expected_draws"] for d in names))))
     for d, n in zip(names, draws, strict=True):
         info[d]["draws"] = int(n)
+        info[d]["m"] = doms[d]["m"] if math.isfinite(doms[d]["m"]) else None  # the largest log-weight
         if info[d]["epochs"] > max_epochs:
             log.warn(f"resample: {('domain ' + repr(d)) if by else label} is repeated {info[d]['epochs']:.2f} epochs, "
                      f"more than --max-epochs {max_epochs:g} (repetition beyond ~4 epochs adds little: Muennighoff et al. 2023)")

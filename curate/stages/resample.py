@@ -11,6 +11,8 @@ the same output):
   [always]
   weights   per shard: per domain rows, tokens and weight sums (log-scaled)
   allocate  one task: the mixture, the epochs checks, and the exact draws of every (shard, domain)
+  [without replacement only: the global Gumbel top-k, curate/resample/topk.py]
+  topk0/cut0, topk1/cut1, topk2/cut2   per shard key histograms / candidates, and one task's cut
   sample    per shard: draw with the shard's seed and write the output (--counts or --materialize)
 """
 
@@ -31,6 +33,7 @@ from curate.io.location import Location
 from curate.io.parquet import iter_batches, open_parquet
 from curate.resample import plan as pl
 from curate.resample import sampling as sm
+from curate.resample import topk
 from curate.resample import weights as wt
 from curate.run.executor import Phase, Task, TaskContext, TaskResult
 from curate.stages.base import MapStage, mark_rejected
@@ -110,6 +113,8 @@ class Resample(MapStage):
         self.unit_name = "tokens" if self.units_col else "characters"
         self._alloc: dict | None = None
         self._model: dict | None = None
+        self._cuts: dict | None = None
+        self._out: Location | None = None
 
     def manifest_params(self) -> dict:
         return asdict(self.params) | {"method": self.params.method}
@@ -122,8 +127,11 @@ class Resample(MapStage):
         if self.spec.kind == "commonness":
             out += [Phase("stats", shards, "run_stats"), Phase("bounds", one, "run_bounds"),
                     Phase("segments", shards, "run_segments"), Phase("model", one, "run_model")]
-        return out + [Phase("weights", shards, "run_weights"), Phase("allocate", one, "run_allocate"),
-                      Phase("sample", shards, "run_task")]
+        out += [Phase("weights", shards, "run_weights"), Phase("allocate", one, "run_allocate")]
+        if self.params.method == "gumbel":  # the global top-k: see curate/resample/topk.py
+            for level in range(3):
+                out += [Phase(f"topk{level}", shards, f"run_topk{level}"), Phase(f"cut{level}", one, f"run_cut{level}")]
+        return out + [Phase("sample", shards, "run_task")]
 
     def _columns(self, extra=()) -> list[str]:
         cols = self.spec.columns() + ([self.params.by] if self.params.by else [])
@@ -262,9 +270,85 @@ class Resample(MapStage):
             raise InputError(f"--weights {self.spec.label}: every weight is zero", where=self.dataset.uri)
         _write(ctx, "allocation.json", alloc)
 
+    # -- global Gumbel top-k (without replacement) -------------------------------------------
+    def _gumbel_keys(self, index: int, j: int, lw: np.ndarray, alloc: dict) -> np.ndarray:
+        """The sortable keys log w - max log w + Gumbel of one shard's documents of domain j (in row
+        order), from the generator of (seed, shard, domain): the same in every phase that asks."""
+        rng = sm.rng_for(self.seed, index, j, "gumbel")
+        m = alloc["info"][alloc["domains"][j]]["m"]
+        return topk.sortable(lw - m + rng.gumbel(size=len(lw)))
+
+    def _shard_keys(self, index: int, alloc: dict):
+        """(domain index, rows of the shard, keys) for every domain with draws."""
+        lws, doms = [], []
+        gindex = {d: j for j, d in enumerate(alloc["domains"])}
+        for _, _b, lw, _u, codes, names in self._shard_arrays(index, self._prepass_columns()):
+            lws.append(lw)
+            doms.append(np.array([gindex[d] for d in names], np.int64)[codes] if len(names) else codes)
+        lw = np.concatenate(lws) if lws else np.empty(0)
+        dom = np.concatenate(doms) if doms else np.empty(0, np.int64)
+        for j, d in enumerate(alloc["domains"]):
+            if alloc["info"][d].get("draws", 0) == 0:
+                continue
+            rows = np.flatnonzero((dom == j) & np.isfinite(lw))
+            yield j, rows, self._gumbel_keys(index, j, lw[rows], alloc)
+
+    def _topk_pass(self, task: Task, ctx: TaskContext, level: int) -> None:
+        alloc = self.begin_sample(ctx)
+        cuts = _read(ctx, f"topk/cut{level - 1}.json") if level else {}
+        out = {}
+        for j, rows, u in self._shard_keys(task.spec, alloc):
+            if level == 0:
+                out[j] = topk.histogram(topk.level_bins(u, 0, None))
+            elif level == 1:
+                out[j] = topk.histogram(topk.level_bins(u, 1, cuts[str(j)]["prefix"]))
+            else:
+                keep = (u >> np.uint64(32)) == np.uint64(cuts[str(j)]["prefix"])
+                out[j] = [[int(k), task.spec, int(r)] for k, r in zip(u[keep], rows[keep], strict=True)]
+        ctx.progress(0, 0)
+        _write(ctx, f"topk/{level}/{task.spec:06d}.json", out)
+
+    def _cut(self, ctx: TaskContext, level: int) -> None:
+        alloc = _read(ctx, "allocation.json")
+        prev = _read(ctx, f"topk/cut{level - 1}.json") if level else {}
+        parts = [_read(ctx, f"topk/{level}/{i:06d}.json") for i in range(len(self.dataset.shards))]
+        cuts = {}
+        for j, d in enumerate(alloc["domains"]):
+            n = alloc["info"][d].get("draws", 0)
+            if n == 0:
+                continue
+            above = prev[str(j)]["above"] if level else 0
+            got = [p.get(str(j), []) for p in parts]
+            if level == 2:
+                cuts[j] = {"cut": topk.threshold([c for g in got for c in g], n - above)}
+                continue
+            b, more = topk.cut(got, n - above)
+            prefix = b if level == 0 else (prev[str(j)]["prefix"] << 16) | b
+            cuts[j] = {"prefix": prefix, "above": above + more}
+        _write(ctx, f"topk/cut{level}.json", cuts)
+
+    def run_topk0(self, task, ctx):
+        self._topk_pass(task, ctx, 0)
+
+    def run_topk1(self, task, ctx):
+        self._topk_pass(task, ctx, 1)
+
+    def run_topk2(self, task, ctx):
+        self._topk_pass(task, ctx, 2)
+
+    def run_cut0(self, task, ctx):
+        self._cut(ctx, 0)
+
+    def run_cut1(self, task, ctx):
+        self._cut(ctx, 1)
+
+    def run_cut2(self, task, ctx):
+        self._cut(ctx, 2)
+
     # -- sample ------------------------------------------------------------------------------
     def begin_sample(self, ctx: TaskContext) -> dict:
         self._load_model(ctx)
+        self._out = ctx.out
         if self._alloc is None:
             self._alloc = _read(ctx, "allocation.json")
         return self._alloc
@@ -294,6 +378,16 @@ class Resample(MapStage):
         units = (np.concatenate(unitss) if unitss else np.empty(0)) if (self.units_col or "text" in cols) else None
         counts = np.zeros(len(lw), np.int64)
         method = self.params.method
+        if method == "gumbel":
+            if self._cuts is None:
+                self._cuts = _read_loc(self._out.child("_work/topk/cut2.json"))
+            for j, d in enumerate(alloc["domains"]):
+                if alloc["info"][d].get("draws", 0):
+                    rows = np.flatnonzero((dom == j) & np.isfinite(lw))
+                    u = self._gumbel_keys(index, j, lw[rows], alloc)
+                    counts[rows[topk.selected(u, index, rows, self._cuts[str(j)]["cut"])]] = 1
+            segs = np.concatenate(seg_vals) if seg_vals else None
+            return counts, dom, segs, units
         for j, q in enumerate(alloc["quotas"][index]):
             if q == 0:
                 continue

@@ -3,7 +3,8 @@ and the exact number of draws n allotted to it. Every one is a function of (log-
 
 - multinomial (with replacement): n independent draws with probability proportional to the weight.
 - gumbel (without replacement): the n largest log w + Gumbel noise (Efraimidis-Spirakis / Gumbel top-k,
-  as DSIR samples): a weighted sample without replacement.
+  as DSIR samples): a weighted sample without replacement. The stage runs it over a whole domain
+  (curate/resample/topk.py); draw() does it for one array.
 - softcap (FLYT's soft-cap sampling): n sequential draws, each pick of a document lowering its logit by
   lambda. Drawn exactly, without n sequential steps: give document i exponential clocks, the j-th
   waiting time with rate w_i * exp(-lambda * (j - 1)); the first n rings across all documents are the

@@ -86,7 +86,7 @@ def resample(dataset, out, weights, power, segments, floor_quantile, by, mixture
       curate resample deduped/ sampled/ --weights softdedup:dup_count --fraction 1.0 --materialize
       curate resample raw/ mixed/ --by domain --mixture configs/mixture.toml --tokens 5e8
       curate resample raw/ mixed/ --by domain --temperature 2 --rows 100000 --no-replacement
-      curate resample dsir/ picked/ --weights dsir --fraction 0.1 --no-replacement
+      curate resample scored/ picked/ --weights dsir --fraction 0.1 --no-replacement  # after score --dsir-target
     """
     from curate.io.dataset import open_dataset
     from curate.resample.plan import load_mixture

@@ -112,7 +112,7 @@ def check_schema(spec: WeightSpec, schema: pa.Schema, where: str) -> None:
         return
     hints = {"commonness": "curate score IN OUT --commonness MODEL adds it (a model from `curate ngram train`)",
              "dup_count": "curate dedup exact|minhash IN OUT --mode annotate adds it",
-             "dsir_logratio": "curate dsir adds it"}
+             "dsir_logratio": "curate score IN OUT --dsir-target TARGET adds it"}
     for col in spec.columns():
         if col not in schema.names:
             raise InputError(f"--weights {spec.label}: no {col!r} column; the columns are: {', '.join(schema.names)}",

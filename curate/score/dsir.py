@@ -313,8 +313,10 @@ class DSIRScorer:
         if self.p.load:
             return {"load": self.p.load, "estimator_sha256": self.load_sha, "buckets": self.buckets,
                     "ngrams": self._est.ngrams, "fitted_on": self._est.meta.get("raw_corpus")}
+        # save is part of the identity: a finished run asked again with another --dsir-save must not
+        # say "nothing to do" without writing it (its fitted counts are gone with _work)
         return {"target": self.p.target, "target_identity": self.target_identity, "target_field": self.p.target_field,
-                "buckets": self.buckets, "ngrams": NGRAMS, "features": features_identity()}
+                "buckets": self.buckets, "ngrams": NGRAMS, "features": features_identity(), "save": self.p.save}
 
     def prepare(self) -> None:
         from curate import _dsir  # noqa: F401  (a missing build fails here, once, not per batch)

@@ -129,8 +129,10 @@ def main() -> None:
         "data-selection": [str(PEERS), str(peer_py), str(raw), str(target), str(runs / "ds-cache")],
     }
     times: dict[str, list[dict]] = {k: [] for k in cmds}
+    names = list(cmds)
     for rep in range(a.reps):
-        for name, argv in cmds.items():
+        for name in names[rep % len(names):] + names[:rep % len(names)]:  # the order rotates
+            argv = cmds[name]
             shutil.rmtree(runs / "ds-cache", ignore_errors=True)
             r = measure(argv, runs, ROOT)
             times[name].append(r)
@@ -138,6 +140,11 @@ def main() -> None:
     ours = pq.read_table(runs / "curate", columns=["dsir_logratio"]).column(0).to_numpy()
     theirs = np.load(runs / "ds-cache" / "all.npy")
     med = {k: statistics.median(r["wall_s"] for r in v) for k, v in times.items()}
+
+    def ratio(slow: str, fast: str, key: str = "wall_s") -> float:
+        """Median over repetitions of slow / fast within each repetition."""
+        return round(statistics.median(s[key] / f[key] for s, f in zip(times[slow], times[fast], strict=True)), 2)
+
     cpu = {k: statistics.median(r["cpu_s"] for r in v) for k, v in times.items()}
     peer_split = json.loads(times["data-selection"][-1]["stdout"])
     report = {
@@ -145,9 +152,10 @@ def main() -> None:
         "target": str(target.relative_to(ROOT)), "reps": a.reps, "machine": platform.processor() or platform.machine(),
         "wall_s": {k: round(v, 2) for k, v in med.items()}, "cpu_s": {k: round(v, 2) for k, v in cpu.items()},
         "mb_per_s": {k: round(text_bytes / 1e6 / v, 2) for k, v in med.items()},
-        "speedup_vs_data_selection": round(med["data-selection"] / med["curate -j1"], 2),
-        "speedup_vs_data_selection_cpu": round(cpu["data-selection"] / cpu["curate -j1"], 2),
-        "curate_vs_read": round(med["pyarrow read"] / med["curate -j1"], 3),
+        "speedup_vs_data_selection": ratio("data-selection", "curate -j1"),
+        "speedup_vs_data_selection_cpu": ratio("data-selection", "curate -j1", "cpu_s"),
+        "curate_vs_read": ratio("pyarrow read", "curate -j1"),
+        "per_rep": {k: [{"wall_s": round(r["wall_s"], 2), "cpu_s": round(r["cpu_s"], 2)} for r in v] for k, v in times.items()},
         "data_selection_fit_score_s": {k: round(v, 2) for k, v in peer_split.items() if k.endswith("_s")},
         "spearman": round(spearman(ours, theirs), 6), "max_abs_diff": float(np.max(np.abs(ours - theirs))),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -94,14 +94,21 @@ def main() -> None:
                        "--fasttext-name", "kind", "-j", "1", "--overwrite", "-q", "--progress", "none"],
     }
     times: dict[str, list[dict]] = {k: [] for k in cmds}
+    names = list(cmds)
     for rep in range(a.reps):
-        for name, argv in cmds.items():
+        for name in names[rep % len(names):] + names[:rep % len(names)]:  # the order rotates
+            argv = cmds[name]
             r = measure(argv, runs, ROOT)
             times[name].append(r)
             print(f"rep {rep} {name}: {r['wall_s']:.2f} s wall, {r['cpu_s']:.2f} s cpu", file=sys.stderr)
     ours = pq.read_table(runs / "curate", columns=["kind_label"]).column(0).to_pylist()
     theirs = (runs / "loop-labels.txt").read_text().split("\n")[:-1]
     med = {k: statistics.median(r["wall_s"] for r in v) for k, v in times.items()}
+
+    def ratio(slow: str, fast: str, key: str = "wall_s") -> float:
+        """Median over repetitions of slow / fast within each repetition."""
+        return round(statistics.median(s[key] / f[key] for s, f in zip(times[slow], times[fast], strict=True)), 2)
+
     cpu = {k: statistics.median(r["cpu_s"] for r in v) for k, v in times.items()}
     report = {
         "corpus": str(raw.relative_to(ROOT)), "rows": len(ours), "text_mb": round(text_bytes / 1e6, 1),
@@ -109,8 +116,10 @@ def main() -> None:
         "machine": platform.processor() or platform.machine(),
         "wall_s": {k: round(v, 2) for k, v in med.items()}, "cpu_s": {k: round(v, 2) for k, v in cpu.items()},
         "mb_per_s": {k: round(text_bytes / 1e6 / v, 2) for k, v in med.items()},
-        "curate_vs_direct_loop": round(med["direct loop"] / med["curate -j1"], 2),
-        "curate_vs_direct_loop_cpu": round(cpu["direct loop"] / cpu["curate -j1"], 2),
+        "curate_vs_direct_loop": ratio("direct loop", "curate -j1"),
+        "curate_vs_direct_loop_cpu": ratio("direct loop", "curate -j1", "cpu_s"),
+        "curate_vs_read": ratio("pyarrow read", "curate -j1"),
+        "per_rep": {k: [{"wall_s": round(r["wall_s"], 2), "cpu_s": round(r["cpu_s"], 2)} for r in v] for k, v in times.items()},
         "label_agreement": sum(x == y for x, y in zip(ours, theirs, strict=True)) / max(len(ours), 1),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }

@@ -1,4 +1,5 @@
-"""Audit benchmark, in one run with repetitions interleaved (figures are medians):
+"""Audit benchmark, in one run with repetitions interleaved, the order rotating (figures are
+medians; a ratio is the median of the per-repetition ratios):
 
   read text          read_text.py DATASET: pq.read_table(columns=['text']) of every shard with
                      pyarrow's threads (the floor: reading the text column once)
@@ -54,8 +55,10 @@ def main() -> None:
         if a.small.exists():
             contenders["audit (full, 10x smaller)"] = [str(CURATE), "audit", str(a.small), "-j", str(a.workers), "--json", "-q"]
     got: dict[str, list[dict]] = {k: [] for k in contenders}
+    names = list(contenders)
     for rep in range(a.reps):
-        for name, argv in contenders.items():
+        for name in names[rep % len(names):] + names[: rep % len(names)]:  # the order rotates
+            argv = contenders[name]
             r = measure(argv, RUNS, ROOT, env)
             got[name].append(r)
             print(f"rep {rep + 1} {name}: {r['wall_s']:.2f} s, cpu {r['cpu_s']:.1f} s, rss {r['rss_peak'] / 2**20:.0f} MiB",
@@ -64,9 +67,8 @@ def main() -> None:
     for name, rs in got.items():
         summary[name] = {"wall_s": statistics.median(r["wall_s"] for r in rs), "cpu_s": statistics.median(r["cpu_s"] for r in rs),
                          "rss_peak_mib": max(r["rss_peak"] for r in rs) / 2**20, "walls": [round(r["wall_s"], 2) for r in rs]}
-    read = summary["read text"]["wall_s"]
-    for name in summary:
-        summary[name]["x_read"] = summary[name]["wall_s"] / read
+    for name in summary:  # ratios within a repetition, then their median
+        summary[name]["x_read"] = statistics.median(r["wall_s"] / q["wall_s"] for r, q in zip(got[name], got["read text"], strict=True))
     last = json.loads(got["audit --sample"][-1]["stdout"])
     out = {
         "dataset": str(a.dataset.relative_to(ROOT)) if a.dataset.is_relative_to(ROOT) else str(a.dataset),
@@ -80,7 +82,7 @@ def main() -> None:
     print(f"{'contender':28} {'wall s':>8} {'x read':>7} {'cpu s':>7} {'peak RSS':>9}")
     for name, s in summary.items():
         print(f"{name:28} {s['wall_s']:8.2f} {s['x_read']:7.2f} {s['cpu_s']:7.1f} {s['rss_peak_mib']:7.0f} MiB")
-    print(f"(medians of {a.reps}; target: audit --sample <= 2.00 x read text)")
+    print(f"(medians of {a.reps}; target: audit --sample <= 2.00 x read text; load at the end {os.getloadavg()[0]:.1f})")
 
 
 if __name__ == "__main__":

@@ -83,6 +83,12 @@ static uint32_t *sp_cps;      /* all keys' code points */
 static size_t *sp_off;        /* key i: sp_cps[sp_off[i] .. sp_off[i+1]) */
 static Slot *sp_table;        /* key -> index (count field) */
 static size_t sp_mask, sp_maxlen;
+/* A quick pre-check before hashing: (length, first, last code point) of every key, in a bit set. */
+static uint64_t sp_bloom[1024];
+static inline uint32_t bloom_bit(const uint32_t *c, size_t n) {
+    uint64_t h = ((uint64_t)n * 0x9E3779B97F4A7C15ULL) ^ ((uint64_t)c[0] * 0xC2B2AE3D27D4EB4FULL) ^ ((uint64_t)c[n - 1] * 0x165667B19E3779F9ULL);
+    return (uint32_t)(h >> 48);
+}
 
 static size_t decode_utf8(const uint8_t *s, size_t n, uint32_t *out) {
     size_t i = 0, k = 0;
@@ -116,6 +122,8 @@ static int specials_init(void) {
         sp_off[i] = k;
         size_t m = decode_utf8((const uint8_t *)SPECIAL_KEYS[i], strlen(SPECIAL_KEYS[i]), sp_cps + k);
         if (m > sp_maxlen) sp_maxlen = m;
+        uint32_t bb = bloom_bit(sp_cps + k, m);
+        sp_bloom[bb >> 6] |= 1ULL << (bb & 63);
         uint64_t key = key_of(hash_cps(sp_cps + k, m), m);
         size_t j = (size_t)(key * 0x9E3779B97F4A7C15ULL >> 7) & sp_mask;
         while (sp_table[j].key) j = (j + 1) & sp_mask;
@@ -129,6 +137,8 @@ static int specials_init(void) {
 /* The special case equal to c[0..n), or -1. */
 static int special(const uint32_t *c, size_t n) {
     if (n == 0 || n > sp_maxlen) return -1;
+    uint32_t bb = bloom_bit(c, n);
+    if (!(sp_bloom[bb >> 6] & (1ULL << (bb & 63)))) return -1;
     uint64_t key = key_of(hash_cps(c, n), n);
     size_t j = (size_t)(key * 0x9E3779B97F4A7C15ULL >> 7) & sp_mask;
     while (sp_table[j].key) {
@@ -229,11 +239,14 @@ static size_t find_suffix(const uint32_t *c, size_t n) {
             else if (n >= 3 && c[n - 3] == 0xB0 && (y == 'F' || y == 'f' || y == 'C' || y == 'c' || y == 'K' || y == 'k')) best = 1;
         }
     }
-    for (int i = 0; i < N_AFTER_DIGIT; i++) {
-        size_t m = ad_len[i];
-        if (m <= best || n < m + 1) continue;
-        if (!is_digit09(c[n - m - 1])) continue;
-        if (!memcmp(c + n - m, ad_cps[i], m * sizeof(uint32_t))) best = m;
+    /* a currency or unit right after a digit: units hold no digit, so only the tail after the
+     * last digit can be one (and it must be longer than what matched already) */
+    size_t d = n;
+    while (d > 0 && !is_digit09(c[d - 1])) d--;
+    if (d > 0 && n - d > best && n - d <= 8) {
+        size_t m = n - d;
+        for (int i = 0; i < N_AFTER_DIGIT; i++)
+            if (ad_len[i] == m && !memcmp(c + d, ad_cps[i], m * sizeof(uint32_t))) { best = m; break; }
     }
     return best;
 }

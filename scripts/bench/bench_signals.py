@@ -92,7 +92,7 @@ def main():
             shutil.rmtree(out, ignore_errors=True)
             r = measure(argv(out), WORK, ROOT)
             times[name].append(r)
-            print(f"rep {rep} {name}: {r['wall']:.2f}s wall, {r['cpu']:.2f}s cpu", file=sys.stderr)
+            print(f"rep {rep} {name}: {r['wall_s']:.2f}s wall, {r['cpu_s']:.2f}s cpu", file=sys.stderr)
     report = {"corpus": args.corpus, "docs": docs, "text_mb": round(text_bytes / 1e6, 2), "reps": args.reps,
               "machine": platform.processor() or platform.machine(), "when": time.strftime("%Y-%m-%d %H:%M"), "runs": {}}
     for name, rs in times.items():

@@ -84,7 +84,7 @@ def resample(dataset, out, weights, power, segments, floor_quantile, by, mixture
     Examples:
       curate resample scored/ sampled/ --weights softdedup --tokens 1e9
       curate resample deduped/ sampled/ --weights softdedup:dup_count --fraction 1.0 --materialize
-      curate resample raw/ mixed/ --by domain --mixture configs/mixture.toml --tokens 5e8
+      curate resample raw/ mixed/ --by domain --mixture mixture.toml --tokens 5e8
       curate resample raw/ mixed/ --by domain --temperature 2 --rows 100000 --no-replacement
       curate resample scored/ picked/ --weights dsir --fraction 0.1 --no-replacement  # after score --dsir-target
     """

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
 import signal
 import socket
@@ -69,6 +70,52 @@ def ray_address(tmp_path_factory):
         shutil.rmtree(temp, ignore_errors=True)
 
 
+# One long-lived driver for the byte-for-byte comparisons: it joins the cluster once and runs each
+# command through the CLI in-process, so the job's Ray workers are started once, not per command
+# (~5 s each on this machine). The failure tests below run real `python -m curate` drivers.
+_SERVE = """
+import json, sys
+import ray
+from click.testing import CliRunner
+from curate.cli import cli
+from curate.run.ray_backend import forwarded_env
+ray.init(address=sys.argv[1], log_to_driver=False, logging_level="ERROR", runtime_env={"env_vars": forwarded_env()})
+print("ready", flush=True)
+for line in sys.stdin:
+    args, env = json.loads(line)
+    r = CliRunner().invoke(cli, args, env=env)
+    print(json.dumps({"code": r.exit_code, "stdout": r.stdout, "stderr": r.stderr}), flush=True)
+"""
+
+
+@pytest.fixture(scope="module")
+def ray_driver(ray_address):
+    p = subprocess.Popen([sys.executable, "-c", _SERVE, ray_address], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, env=dict(os.environ, **RAY_ENV), cwd=ROOT, text=True)
+    try:
+        assert _readline(p, 120) == "ready"
+        yield p
+    finally:
+        p.stdin.close()
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def _readline(p: subprocess.Popen, timeout: float) -> str:
+    ready, _, _ = select.select([p.stdout], [], [], timeout)
+    assert ready, f"the Ray driver gave no answer in {timeout} s"
+    return p.stdout.readline().strip()
+
+
+def ray_run(driver, *args, env=None) -> dict:
+    driver.stdin.write(json.dumps([[*map(str, args), "--executor", "ray"], env or {}]) + "\n")
+    driver.stdin.flush()
+    return json.loads(_readline(driver, 240))
+
+
 def ray_proc(address, *args, env=None, timeout=240):
     return curate_proc(*args, "--executor", "ray", "--ray-address", address, env=dict(RAY_ENV, **(env or {})),
                        timeout=timeout)
@@ -91,7 +138,14 @@ def inputs(sample_dataset, tmp_path_factory):
     ok("ngram", "train", sample_dataset, model, "--order", "3", "--memory", "200M", "-q")
     scored = d / "scored"
     ok("score", sample_dataset, scored, "--kenlm", model, "--commonness", model, "-j", "1", "-q")
-    return {"raw": sample_dataset, "model": model, "scored": scored}
+    import fasttext  # a dev dependency: a tiny classifier of the sample, long vs short
+
+    texts = [r["text"].replace("\n", " ") for r in pq.read_table(sample_dataset, columns=["text"]).to_pylist()]
+    (d / "ft.txt").write_text("".join(f"__label__{'long' if len(t) > 800 else 'short'} {t}\n" for t in texts))
+    ft = fasttext.train_supervised(str(d / "ft.txt"), thread=1, verbose=0, epoch=5, dim=8, bucket=20000)
+    ft.save_model(str(d / "ft.bin"))
+    return {"raw": sample_dataset, "model": model, "scored": scored, "ft": d / "ft.bin",
+            "dsir_target": ROOT / "tests" / "fixtures" / "dsir" / "target.jsonl"}
 
 
 # One line per command: {out} and {rej} are filled per run, the rest from `inputs`.
@@ -101,6 +155,9 @@ COMMANDS = [
     ("dedup-minhash", ["dedup", "minhash", "{raw}", "{out}", "--rejects", "{rej}"]),
     ("dedup-minhash-annotate", ["dedup", "minhash", "{raw}", "{out}", "--no-verify", "--mode", "annotate"]),
     ("score-kenlm-commonness", ["score", "{raw}", "{out}", "--kenlm", "{model}", "--commonness", "{model}"]),
+    ("score-signals", ["score", "{raw}", "{out}", "--signals", "gopher,gopher-repetition,c4,fineweb"]),
+    ("score-fasttext", ["score", "{raw}", "{out}", "--fasttext", "{ft}"]),
+    ("score-dsir", ["score", "{raw}", "{out}", "--dsir-target", "{dsir_target}", "--dsir-buckets", "512"]),
     ("filter-quantile", ["filter", "{scored}", "{out}", "--rejects", "{rej}", "--where", "len(text) >= 50",
                          "--where", "ppl < quantile(ppl, 0.8)"]),
     ("resample-counts", ["resample", "{scored}", "{out}", "--weights", "softdedup", "--fraction", "0.5"]),
@@ -124,12 +181,12 @@ def _same_manifest(a: Path, b: Path) -> None:
 
 
 @pytest.mark.parametrize("name,template", COMMANDS, ids=[c[0] for c in COMMANDS])
-def test_ray_writes_the_same_bytes_as_local(ray_address, inputs, tmp_path, name, template):
+def test_ray_writes_the_same_bytes_as_local(ray_driver, inputs, tmp_path, name, template):
     local, ray_out = tmp_path / "local", tmp_path / "ray"
     ok(*_fill(template, inputs, local, tmp_path / "local_rej"), "-j", "1", "-q")
-    r = ray_proc(ray_address, *_fill(template, inputs, ray_out, tmp_path / "ray_rej"), "--json")
-    assert r.returncode == 0, r.stderr.decode()[-3000:]
-    summary = json.loads(r.stdout)
+    r = ray_run(ray_driver, *_fill(template, inputs, ray_out, tmp_path / "ray_rej"), "--json", "-q")
+    assert r["code"] == 0, r["stderr"][-3000:]
+    summary = json.loads(r["stdout"])
     assert summary["complete"] and summary["tasks_run"] == summary["tasks_total"] > 0
     assert (ray_out / "_SUCCESS").exists() and not (ray_out / "_work").exists()
     assert shard_bytes(ray_out) == shard_bytes(local) and shard_bytes(local)
@@ -141,18 +198,18 @@ def test_ray_writes_the_same_bytes_as_local(ray_address, inputs, tmp_path, name,
 # ---- failures --------------------------------------------------------------------------------
 
 
-def test_a_killed_worker_is_retried(ray_address, inputs, tmp_path):
+def test_a_killed_worker_is_retried(ray_driver, inputs, tmp_path):
     """The first task kills its own worker process (as the OOM killer would); Ray reruns it."""
     marker = tmp_path / "crashed"
     args = ["dedup", "minhash", inputs["raw"], tmp_path / "ray", "-q"]
-    r = ray_proc(ray_address, *args, env={"CURATE_TEST_RAY_CRASH_ONCE": str(marker)})
-    assert r.returncode == 0, r.stderr.decode()[-3000:]
+    r = ray_run(ray_driver, *args, env={"CURATE_TEST_RAY_CRASH_ONCE": str(marker)})
+    assert r["code"] == 0, r["stderr"][-3000:]
     assert marker.exists(), "no worker was killed: the test proved nothing"
     ok("dedup", "minhash", inputs["raw"], tmp_path / "local", "-j", "1", "-q")
     assert shard_bytes(tmp_path / "ray") == shard_bytes(tmp_path / "local")
 
 
-def test_bad_data_fails_the_stage_with_the_local_error(ray_address, tmp_path):
+def test_bad_data_fails_the_stage_with_the_local_error(ray_driver, tmp_path):
     """A row group that does not decode fails inside a Ray task; the driver shows the local message."""
     d = tmp_path / "in"
     d.mkdir()
@@ -167,9 +224,9 @@ def test_bad_data_fails_the_stage_with_the_local_error(ray_address, tmp_path):
     p.write_bytes(bytes(b))
     local = run("export", d, tmp_path / "o", "--format", "parquet", "-j", "1", "-q")
     assert local.exit_code == 1 and "row group 2" in local.stderr, local.output
-    r = ray_proc(ray_address, "export", d, tmp_path / "o2", "--format", "parquet", "-q")
-    err = r.stderr.decode()
-    assert r.returncode == 1, err[-3000:]
+    r = ray_run(ray_driver, "export", d, tmp_path / "o2", "--format", "parquet", "-q")
+    err = r["stderr"]
+    assert r["code"] == 1, err[-3000:]
     assert "Traceback" not in err and "RayTaskError" not in err
     assert err.strip().endswith(local.stderr.strip()), (err[-2000:], local.stderr)
 
@@ -194,8 +251,8 @@ def test_ray_is_imported_only_for_the_ray_executor(sample_dataset, tmp_path):
     assert r.returncode == 0 and r.stdout.strip() == "False", r.stderr
 
 
-def test_driver_killed_then_resumed_gives_identical_output(ray_address, inputs, tmp_path):
-    """kill -9 the driver once some tasks are done; rerun (locally: a plan resumes with any executor)."""
+def test_driver_killed_then_resumed_gives_identical_output(ray_address, ray_driver, inputs, tmp_path):
+    """kill -9 the driver once some tasks are done; a rerun resumes and gives the same bytes."""
     out = tmp_path / "out"
     args = ["score", str(inputs["raw"]), str(out), "--kenlm", str(inputs["model"]), "-q",
             "--executor", "ray", "--ray-address", ray_address]
@@ -211,13 +268,26 @@ def test_driver_killed_then_resumed_gives_identical_output(ray_address, inputs, 
     proc.wait()
     proc.stderr.close()
     assert not (out / "_SUCCESS").exists()
-    r = ray_proc(ray_address, *args[:6], "--json")
-    assert r.returncode == 0, r.stderr.decode()[-3000:]
-    s = json.loads(r.stdout)
+    r = ray_run(ray_driver, *args[:6], "--json")  # another driver resumes it
+    assert r["code"] == 0, r["stderr"][-3000:]
+    s = json.loads(r["stdout"])
     assert s["complete"] and s["tasks_skipped"] >= 2 and s["tasks_run"] + s["tasks_skipped"] == 10
     ok("score", inputs["raw"], tmp_path / "local", "--kenlm", inputs["model"], "-j", "1", "-q")
     assert shard_bytes(out) == shard_bytes(tmp_path / "local")
     assert not any(p.name.startswith(".") for p in out.iterdir()), "temporary files left behind"
+
+
+def test_a_plan_started_on_ray_is_finished_by_the_local_executor(ray_driver, inputs, tmp_path):
+    """The executor is not part of the plan (plan.json): half a run on Ray, the rest with -j."""
+    out = tmp_path / "out"
+    cmd = ["dedup", "paragraphs", inputs["raw"], out]
+    r = ray_run(ray_driver, *cmd, "--task", "0/2", "--json", "-q")
+    assert r["code"] == 0 and json.loads(r["stdout"])["complete"] is False, r["stderr"][-3000:]
+    r = run(*cmd, "-j", "2", "--json")
+    assert r.exit_code == 0, r.output
+    assert "resuming signature: 5 of 10 tasks already done" in r.stderr, r.stderr
+    ok(*cmd[:3], tmp_path / "plain", "-j", "1", "-q")
+    assert shard_bytes(out) == shard_bytes(tmp_path / "plain")
 
 
 # ---- Slurm job arrays: N slices as separate processes, then the finalize job -------------------

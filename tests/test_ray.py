@@ -242,6 +242,19 @@ def test_unreachable_address_and_stdout_are_clean_errors_before_any_work(sample_
     assert r.exit_code == 2 and "needs an output directory" in r.stderr
 
 
+def test_ray_not_installed_is_a_clean_error(sample_dataset, tmp_path):
+    """A `ray` that cannot be imported (a package whose import fails, first on the path)."""
+    fake = tmp_path / "site" / "ray"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError(\"No module named 'ray'\")\n")
+    out = tmp_path / "out"
+    r = curate_proc("export", sample_dataset, out, "--executor", "ray",
+                    env={"PYTHONPATH": str(tmp_path / "site") + os.pathsep + os.environ.get("PYTHONPATH", "")})
+    err = r.stderr.decode()
+    assert r.returncode == 2 and "needs Ray, which is not installed" in err and "curate[ray]" in err, err
+    assert "Traceback" not in err and not out.exists()
+
+
 def test_ray_is_imported_only_for_the_ray_executor(sample_dataset, tmp_path):
     code = ("import sys; from click.testing import CliRunner; from curate.cli import cli; "
             f"r = CliRunner().invoke(cli, ['export', {str(sample_dataset)!r}, {str(tmp_path / 'o')!r}, '--format', "

@@ -147,6 +147,7 @@ class RayBackend:
 
     def __init__(self, address: str | None, workers: int):
         ray = import_ray()
+        address = address or os.environ.get("RAY_ADDRESS") or None  # as `ray job submit` sets it
         check_reachable(address)
         self.ray = ray
         self.started = False
@@ -161,7 +162,8 @@ class RayBackend:
             except (ConnectionError, RuntimeError, ValueError) as e:
                 raise UsageError(f"could not start or join Ray ({address or 'local'}): {e}",
                                  hint="check --ray-address and that the cluster runs the same Ray and Python "
-                                      "versions, or run with --executor local") from None
+                                      "versions; a cluster with token authentication needs RAY_AUTH_MODE=token "
+                                      "and its token here; or run with --executor local") from None
             self.started = True
         self.remote = ray.remote(max_retries=MAX_RETRIES, retry_exceptions=False, num_cpus=1)(run_task)
         self.sink = None

@@ -11,7 +11,7 @@ from curate.cli import EXIT_CODES, cli
 
 METHODS = """\b
 How each figure is made (memory does not grow with the corpus):
-  rows, bytes, characters, columns   every row, exact
+  rows, bytes, columns every row, exact (characters too without --sample)
   exact duplicates     whitespace-normalised 128-bit hash of every document, counted
                        exactly up to 2M distinct documents, beyond that over a hash
                        sample (all copies of a document share a hash) with a 95% CI
@@ -25,7 +25,7 @@ How each figure is made (memory does not grow with the corpus):
   repeated lines       Misra-Gries heavy hitters (4096 counters), each count at most the
                        printed bound below the truth
   quantiles            a uniform sample of 20,000 rows (rank error printed), exact below
-  --sample N           words, 5-grams, lines and MinHash over a seeded uniform sample of N
+  --sample N           characters, words, 5-grams, lines, MinHash over a seeded uniform sample of N
                        documents; totals estimated with 95% CIs
 """
 

@@ -35,8 +35,8 @@ def _notes(r: dict) -> str:
     if r.get("sample"):
         s = r["sample"]
         out.append(f'<div class="note">A seeded uniform sample of {s["docs"]:,} of {s["of"]:,} documents ({pct(s["fraction"])}, '
-                   f'seed {s["seed"]}): words, 5-grams, repeated lines and MinHash are over the sample, totals are estimates '
-                   'with 95% intervals; rows, bytes, characters, exact duplicates and columns cover every row.</div>')
+                   f'seed {s["seed"]}): characters, words, 5-grams, repeated lines and MinHash are over the sample, totals are '
+                   'estimates with 95% intervals; rows, bytes, exact duplicates and columns cover every row.</div>')
     out += [f'<div class="warn">{escape(p)}</div>' for p in r["problems"]]
     return "".join(out)
 

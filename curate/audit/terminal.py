@@ -24,8 +24,8 @@ def show(r: dict, c: Console | None = None) -> None:
     if r.get("sample"):
         s = r["sample"]
         c.print(f"[yellow]sample: {s['docs']:,} of {s['of']:,} documents ({pct(s['fraction'])}), uniform, seed {s['seed']}: "
-                "words, 5-grams, lines and MinHash are over the sample (totals estimated, 95% CIs); rows, bytes, "
-                "characters, exact duplicates and columns are over every row[/]")
+                "characters, words, 5-grams, lines and MinHash are over the sample (totals estimated, 95% CIs); "
+                "rows, bytes, exact duplicates and columns are over every row[/]")
     for p in r["problems"]:
         c.print(f"[yellow]! {p}[/]", highlight=False)
     _title(c, "size and duplication")
@@ -63,7 +63,7 @@ def _dups(c: Console, r: dict) -> None:
         top = d[kind]["top"][:10]
         if not top:
             continue
-        _title(c, f"most repeated {kind}")
+        _title(c, f"most repeated {kind}" + (" (in the sample)" if r.get("sample") else ""))
         tab = Table()
         tab.add_column("count", justify="right")
         tab.add_column("text", overflow="ellipsis", no_wrap=True, max_width=100)

@@ -11,7 +11,7 @@ from curate.cli import EXIT_CODES, cli
 
 METHODS = """\b
 How each figure is made (memory does not grow with the corpus):
-  rows, bytes, columns  every row, exact (characters too, without --sample)
+  rows, bytes, columns every row, exact (characters too, without --sample)
   exact duplicates     whitespace-normalised 128-bit hash of every document, counted
                        exactly up to 2M distinct documents, beyond that over a hash
                        sample (all copies of a document share a hash) with a 95% CI

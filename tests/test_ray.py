@@ -39,6 +39,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _spare_ports() -> list[str]:
+    """Free ports for what Ray otherwise binds at fixed numbers (8265, 52365, metrics): two
+    clusters on one machine, e.g. two test runs at once, would collide there. (The Ray Client
+    server's 10001 is not started without ray[client].)"""
+    return [x for opt in ("--dashboard-port", "--dashboard-agent-listen-port", "--metrics-export-port")
+            for x in (opt, str(_free_port()))]
+
+
 @pytest.fixture(scope="module")
 def ray_address(tmp_path_factory):
     port = _free_port()
@@ -50,7 +58,8 @@ def ray_address(tmp_path_factory):
     with open(log, "wb") as f:
         head = subprocess.Popen(
             [str(ray_bin), "start", "--head", "--block", "--num-cpus", "2", "--port", str(port),
-             "--node-ip-address", "127.0.0.1", "--include-dashboard", "false", "--disable-usage-stats", "--temp-dir", temp],
+             "--node-ip-address", "127.0.0.1", "--include-dashboard", "false", "--disable-usage-stats",
+             *_spare_ports(), "--temp-dir", temp],
             env=dict(os.environ, **RAY_ENV), stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         t0 = time.time()
@@ -65,7 +74,10 @@ def ray_address(tmp_path_factory):
         yield f"127.0.0.1:{port}"
     finally:
         # The head, the GCS, the raylet and their workers share the group; nothing of them is kept.
-        os.killpg(head.pid, signal.SIGKILL)
+        try:
+            os.killpg(head.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass  # it failed to start
         head.wait()
         shutil.rmtree(temp, ignore_errors=True)
 

@@ -181,6 +181,8 @@ class RayBackend:
             self.sink = self.ray.remote(num_cpus=0)(ProgressSink).remote()
 
     def run_phase(self, stage, phase, last: bool, tasks: list, out, rejects, reporter) -> None:
+        if not tasks:
+            return
         ray = self.ray
         self._share(stage)
         crash = os.environ.get(CRASH_ENV) or None

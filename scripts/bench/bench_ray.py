@@ -62,6 +62,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _spare_ports() -> list[str]:
+    """Free ports for what Ray otherwise binds at fixed numbers (8265, 52365, metrics): two
+    clusters on one machine, e.g. two test runs at once, would collide there. (The Ray Client
+    server's 10001 is not started without ray[client].)"""
+    return [x for opt in ("--dashboard-port", "--dashboard-agent-listen-port", "--metrics-export-port")
+            for x in (opt, str(_free_port()))]
+
+
 class Cluster:
     """`ray start --head --block --num-cpus K` in its own process group and temp dir."""
 
@@ -71,6 +79,7 @@ class Cluster:
         self.proc = subprocess.Popen(
             [str(BIN / "ray"), "start", "--head", "--block", "--num-cpus", str(cpus), "--port", str(self.port),
              "--node-ip-address", "127.0.0.1", "--include-dashboard", "false", "--disable-usage-stats",
+             *_spare_ports(),
              "--temp-dir", self.temp], env=dict(os.environ, **RAY_ENV), stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, start_new_session=True)
         t0 = time.time()

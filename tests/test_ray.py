@@ -2,9 +2,11 @@
 killed worker is retried, a killed driver resumes, bad data and a wrong address are clean errors.
 
 One Ray cluster per module, started with `ray start --head --num-cpus 2` in its own process group
-(the subprocess form of ray.init(num_cpus=2)): the Ray runs are real `python -m curate` drivers
-that join it with --ray-address, so Ray never lives inside the pytest process (whose stdout and
-signal handlers the other tests use), and the teardown kills exactly what the fixture started.
+and temp dir (the subprocess form of ray.init(num_cpus=2)). Drivers join it from other processes:
+a long-lived one that runs the CLI in-process for the byte-for-byte comparisons (its Ray workers
+start once), and real `python -m curate ... --ray-address` drivers for kill -9, storage and
+errors. So Ray never lives inside the pytest process (whose stdout and signal handlers the other
+tests use), and the teardown kills exactly what the fixture started.
 """
 
 from __future__ import annotations

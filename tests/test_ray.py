@@ -342,11 +342,38 @@ def test_slurm_array_flow_matches_a_plain_run(inputs, tmp_path, stage):
     _same_manifest(arr, plain)
 
 
-def test_slurm_templates_use_zero_based_slices():
-    array = (ROOT / "scripts" / "slurm" / "array.sbatch").read_text()
-    assert '--task "$((SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN))/$SLURM_ARRAY_TASK_COUNT"' in array
-    r = subprocess.run(["bash", "-n", str(ROOT / "scripts" / "slurm" / "submit.sh")], capture_output=True)
+def test_slurm_templates_run_an_array_then_finalize(inputs, tmp_path):
+    """The sbatch scripts themselves, run as Slurm would run them (its environment variables set
+    by hand): an array numbered from 1 (--array=1-3), then the finalize job; same bytes as a plain
+    run. And submit.sh chains the arrays and the finalize job with afterok (sbatch recorded)."""
+    slurm = ROOT / "scripts" / "slurm"
+    args = ["dedup", "minhash", str(inputs["raw"]), str(tmp_path / "arr"), "-q"]
+    env = dict(os.environ, CURATE=f"{sys.executable} -m curate", SLURM_ARRAY_TASK_MIN="1",
+               SLURM_ARRAY_TASK_COUNT="3", SLURM_CPUS_PER_TASK="1")
+    procs = [subprocess.Popen(["bash", str(slurm / "array.sbatch"), *args], env=dict(env, SLURM_ARRAY_TASK_ID=str(i)),
+                              stderr=subprocess.PIPE) for i in (1, 2, 3)]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err.decode()
+    r = subprocess.run(["bash", str(slurm / "finalize.sbatch"), *args], env=env, capture_output=True)
+    assert r.returncode == 0, r.stderr.decode()
+    ok("dedup", "minhash", inputs["raw"], tmp_path / "plain", "-j", "1", "-q")
+    assert shard_bytes(tmp_path / "arr") == shard_bytes(tmp_path / "plain")
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "sbatch").write_text('#!/bin/bash\necho "$*" >> "$SBATCH_LOG"\nn=$(wc -l < "$SBATCH_LOG")\necho "10$n"\n')
+    (bin_dir / "sbatch").chmod(0o755)
+    log = tmp_path / "sbatch.log"
+    r = subprocess.run(["bash", str(slurm / "submit.sh"), "-n", "4", "-p", "2", "--", "--partition=cpu", ":", *args],
+                       env=dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", SBATCH_LOG=str(log)),
+                       capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+    calls = log.read_text().splitlines()
+    assert len(calls) == 3 and r.stdout.strip() == "103"
+    assert calls[0].startswith("--parsable --partition=cpu --array=0-3 ") and "array.sbatch dedup minhash" in calls[0]
+    assert "--dependency=afterok:101 --array=0-3" in calls[1]
+    assert "--dependency=afterok:102" in calls[2] and "finalize.sbatch dedup minhash" in calls[2]
 
 
 # ---- remote storage ----------------------------------------------------------------------------

@@ -45,6 +45,19 @@ curate score "$OUT/raw" "$OUT/signals" --signals gopher,gopher-repetition,c4,fin
 curate head "$OUT/signals" -n 3 --columns id,gopher_n_words,gopher_alpha_words_ratio,c4_sentences,fineweb_line_punct_ratio --width 100
 curate filter "$OUT/signals" --preset configs/gopher.toml --dry-run
 
+say "score --dsir-target: DSIR log importance weights toward a target (module docstrings); the fitted estimator is saved"
+curate score "$OUT/raw" "$OUT/dsir" --dsir-target tests/fixtures/dsir/target.jsonl --dsir-save "$OUT/models/modules.dsir" --overwrite
+curate head "$OUT/dsir" -n 3 --columns id,domain,dsir_logratio --width 100
+python - "$OUT/dsir" <<'PY'
+# a sum over a document's n-grams grows with its length: per 1,000 characters, the target's kind ranks first
+import sys, pyarrow.compute as pc, pyarrow.parquet as pq
+t = pq.read_table(sys.argv[1], columns=["domain", "dsir_logratio", "text"])
+per = pc.divide(t.column("dsir_logratio"), pc.max_element_wise(pc.utf8_length(t.column("text")), 1))
+for d in sorted(set(t.column("domain").to_pylist())):
+    v = pc.filter(per, pc.equal(t.column("domain"), d))
+    print(f"  dsir_logratio per 1,000 characters, mean over {d:<9} {pc.mean(v).as_py() * 1000:8.1f}", file=sys.stderr)
+PY
+
 say "resample: SoftDedup weights to a budget of 400,000 tokens (every document kept reachable, duplicates drawn less)"
 curate resample "$OUT/scored" "$OUT/resampled" --weights softdedup --tokens 400000 --seed 0 --overwrite --keep-work
 curate resample "$OUT/scored" "$OUT/resampled_uniform" --weights uniform --tokens 400000 --seed 0 --overwrite -q

@@ -111,10 +111,12 @@ def test_commonness_of_a_document_repeated_50_times(sample_dataset, sample_model
     alone = next(r["commonness"] for r in read_rows(tmp_path / "plain") if r["text"] == repeated)
     assert mine > 1.5 * alone
     lm = kenlm.Model(str(model))
-    doc = toks(repeated, per_line=False)[0]
+    lines = toks(repeated)  # scored line by line, the unit the model was trained on
+    assert len(lines) > 3
     row = next(r for r in rows if r["text"] == repeated)
-    assert math.isclose(row["logprob"], lm.score(doc), rel_tol=1e-9)
-    assert math.isclose(mine, 10 ** (lm.score(doc) / (len(doc.split()) + 1)), rel_tol=1e-9)
+    total = sum(lm.score(x) for x in lines)
+    assert math.isclose(row["logprob"], total, rel_tol=1e-9)
+    assert math.isclose(mine, 10 ** (total / sum(len(x.split()) + 1 for x in lines)), rel_tol=1e-9)
 
 
 def test_two_scorers_one_pass_and_any_worker_count(sample_model, tmp_path):
@@ -124,6 +126,9 @@ def test_two_scorers_one_pass_and_any_worker_count(sample_model, tmp_path):
     assert shard_bytes(tmp_path / "a") == shard_bytes(tmp_path / "b")
     t = pq.read_table(tmp_path / "a" / "part-00000.parquet")
     assert t.column_names == ["id", "text", "ppl", "n_tokens", "commonness", "logprob"]
+    # the same model and lines: commonness is 1 / ppl (SoftDedup's commonness is the self-model's perplexity, inverted)
+    for p, c in zip(t.column("ppl").to_pylist(), t.column("commonness").to_pylist(), strict=True):
+        assert (p is None) == (c is None) and (p is None or math.isclose(p * c, 1.0, rel_tol=1e-9))
     m = json.loads((tmp_path / "a" / "_manifest.json").read_text())
     assert [s["kind"] for s in m["params"]["scorers"]] == ["ppl", "commonness"]
 

@@ -2,9 +2,11 @@
 
 - ppl (CCNet, Wenzek et al. 2020): every line of a document is a sentence (<s> ... </s>);
   ppl = 10^(-sum of log10 p over the lines / sum of (tokens + 1) over the lines).
-- commonness (SoftDedup, He et al. 2024): the document is one sequence x of n tokens;
-  logprob = log10 p(x) with <s> and </s>, commonness = 10^(logprob / (n + 1)), the geometric
-  mean token probability. Common (often repeated) text gets a high value.
+- commonness (SoftDedup, He et al. 2024): logprob = log10 p(document) = the sum over its lines
+  (each with <s> ... </s>, the unit the model is trained on), commonness = 10^(logprob / sum of
+  (tokens + 1)), the geometric-mean token probability. Common (often repeated) text gets a high
+  value. Scored as one sequence, a document would ask about n-grams across line breaks that the
+  model never saw, and a 100-copy multi-line document stayed as "rare" as unique text.
 
 A document without any token gets null, never NaN (which would sort silently).
 """
@@ -44,6 +46,9 @@ def resolve_tokenizer(model: str, tokenizer: str | None, option: str) -> str:
     return tokenizer
 
 
+_LAST = None  # (model and tokeniser, the text array, its sums): the last batch scored in this process
+
+
 class KenLMScorer:
     def __init__(self, kind: str, model: str, tokenizer: str | None = None, option: str = "--kenlm"):
         if kind not in KINDS:
@@ -51,6 +56,7 @@ class KenLMScorer:
         check_model_file(model)
         self.kind, self.model = kind, str(model)
         self.tokenizer = Tokenizer(resolve_tokenizer(self.model, tokenizer, option))
+        self._tok_key = repr(sorted(self.tokenizer.identity().items()))
 
     def fields(self) -> list[pa.Field]:
         return KINDS[self.kind]
@@ -65,25 +71,31 @@ class KenLMScorer:
         load_model(self.model)
 
     def tokenize(self, text):
-        """The tokenised lines score() needs: per line for ppl, per document for commonness."""
-        return self.tokenizer.lines(text, per_line=self.kind == "ppl")
+        """The tokenised lines score() needs: one per line of each document, the unit the model was
+        trained on (`curate ngram train` feeds lmplz one line per sentence)."""
+        return self.tokenizer.lines(text, per_line=True)
 
-    def score(self, text, lines=None) -> dict[str, pa.Array]:
+    def _sums(self, text) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per document: sum of log10 p over its lines, sum of (tokens + 1), tokens."""
+        global _LAST
+        key = (self.model, self._tok_key)
+        if _LAST is not None and _LAST[0] == key and _LAST[1] is text:
+            return _LAST[2]  # --kenlm and --commonness with the same model: one query per line
         n = len(text)
-        score = load_model(self.model).score
-        if lines is None:
-            lines = self.tokenize(text)
+        lines = self.tokenize(text)
+        lp = np.fromiter(map(load_model(self.model).score, lines.text.to_pylist()), np.float64, len(lines.text))
+        sums = (np.bincount(lines.doc, weights=lp, minlength=n),
+                np.bincount(lines.doc, weights=lines.ntok + 1, minlength=n),
+                np.bincount(lines.doc, weights=lines.ntok, minlength=n).astype(np.int64))
+        _LAST = (key, text, sums)
+        return sums
+
+    def score(self, text) -> dict[str, pa.Array]:
+        n = len(text)
+        total, length, ntok = self._sums(text)
+        has = ntok > 0
+        mean = np.divide(total, length, out=np.zeros(n), where=has)  # mean log10 p per token (and </s>)
         if self.kind == "ppl":
-            lp = np.fromiter(map(score, lines.text.to_pylist()), np.float64, len(lines.text))
-            total = np.bincount(lines.doc, weights=lp, minlength=n)
-            length = np.bincount(lines.doc, weights=lines.ntok + 1, minlength=n)
-            ntok = np.bincount(lines.doc, weights=lines.ntok, minlength=n).astype(np.int64)
-            has = ntok > 0
-            ppl = np.power(10.0, -np.divide(total, length, out=np.zeros(n), where=has))
-            return {"ppl": pa.array(ppl, mask=~has), "n_tokens": pa.array(ntok)}
-        docs = lines
-        lp = np.fromiter(map(score, docs.text.to_pylist()), np.float64, n)
-        has = docs.ntok > 0
-        common = np.power(10.0, lp / (docs.ntok + 1))
-        return {"commonness": pa.array(common, mask=~has), "logprob": pa.array(lp, mask=~has),
-                "n_tokens": pa.array(docs.ntok)}
+            return {"ppl": pa.array(np.power(10.0, -mean), mask=~has), "n_tokens": pa.array(ntok)}
+        return {"commonness": pa.array(np.power(10.0, mean), mask=~has), "logprob": pa.array(total, mask=~has),
+                "n_tokens": pa.array(ntok)}

@@ -330,7 +330,7 @@ def _chromium() -> str | None:
 def browse(html: Path, shot: Path | None = None) -> tuple[str, list[str]]:
     """(DOM after load, console lines) of a page in headless Chromium. Console messages are logged
     on stderr as 'INFO:CONSOLE...' with --enable-logging; the report has no scripts, so any is an error."""
-    args = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0",
+    args = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--enable-logging=stderr", "--v=0",
             "--hide-scrollbars", "--window-size=1200,2400"]
     p = subprocess.run(args + ["--dump-dom", html.as_uri()], capture_output=True, text=True, timeout=120)
     console = [ln for ln in p.stderr.splitlines() if ":CONSOLE" in ln]

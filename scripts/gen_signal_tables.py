@@ -8,9 +8,9 @@ character classes (prefix, suffix and infix rules), its special cases (don't -> 
 emoticons...) and the sentencizer's punctuation, and, from the installed datatrove and Python, the
 classes the filters test (str.isspace, str.isalpha, str.splitlines, PUNCTUATION_SET,
 TERMINAL_PUNCTUATION, \\d). The header is committed; rerun this only to follow a new spaCy or
-datatrove on purpose (with the peers' venv, which has both):
+datatrove on purpose (with a venv that has both: the dev extra's, or the peers'):
 
-    scripts/bench/.venv-peers/bin/python scripts/gen_signal_tables.py > curate/_signals_tables.h
+    .venv/bin/python scripts/gen_signal_tables.py > curate/_signals_tables.h
 """
 
 import re

@@ -8,6 +8,8 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$VENV/bin/python" -m pip install -q --upgrade pip
 fi
 "$VENV/bin/python" -m pip install -q datasketch rensa datatrove 'xxhash<4' tokenizers nltk pyarrow numpy psutil
+# datatrove's English word splitter is spaCy's blank "en" (scripts/gen_signal_tables.py reads its rules)
+"$VENV/bin/python" -m pip install -q 'datatrove==0.10.1' 'spacy>=3.8,<3.9'
 # DSIR and fastText (issue 5): data-selection (DSIR's reference code); fasttext-numpy2-wheel, the build whose
 # predict(str) works with numpy 2, for the plain per-document loop curate's --fasttext is compared with
 "$VENV/bin/python" -m pip install -q data-selection fasttext-numpy2-wheel

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import select
 import shutil
 import signal
@@ -221,6 +222,18 @@ def test_a_killed_worker_is_retried(ray_driver, inputs, tmp_path):
     assert marker.exists(), "no worker was killed: the test proved nothing"
     ok("dedup", "minhash", inputs["raw"], tmp_path / "local", "-j", "1", "-q")
     assert shard_bytes(tmp_path / "ray") == shard_bytes(tmp_path / "local")
+
+
+def test_progress_streams_back_to_the_driver(ray_driver, inputs, tmp_path):
+    """Rows counted inside Ray tasks reach the driver's progress lines while the run is going."""
+    r = ray_run(ray_driver, "export", inputs["raw"], tmp_path / "ray", "--format", "parquet", "--progress", "plain",
+                env={"CURATE_LOG_INTERVAL": "0"})
+    assert r["code"] == 0, r["stderr"][-3000:]
+    lines = [m.groups() for m in re.finditer(r"(\d+)/(\d+) shards, ([\d,.]+\w?) docs", r["stderr"])]
+    assert lines, r["stderr"][-2000:]
+    total = int(lines[-1][1])
+    assert total > 1 and int(lines[-1][0]) == total
+    assert any(0 < int(done) < total and docs != "0" for done, _, docs in lines), lines  # mid-run, with rows
 
 
 def test_bad_data_fails_the_stage_with_the_local_error(ray_driver, tmp_path):

@@ -242,8 +242,8 @@ static size_t find_suffix(const uint32_t *c, size_t n) {
     /* a currency or unit right after a digit: units hold no digit, so only the tail after the
      * last digit can be one (and it must be longer than what matched already) */
     size_t d = n;
-    while (d > 0 && !is_digit09(c[d - 1])) d--;
-    if (d > 0 && n - d > best && n - d <= 8) {
+    while (d > 0 && n - d <= 8 && !is_digit09(c[d - 1])) d--; /* bounded: stripping stays linear */
+    if (d > 0 && is_digit09(c[d - 1]) && n - d > best && n - d <= 8) {
         size_t m = n - d;
         for (int i = 0; i < N_AFTER_DIGIT; i++)
             if (ad_len[i] == m && !memcmp(c + d, ad_cps[i], m * sizeof(uint32_t))) { best = m; break; }

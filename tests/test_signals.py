@@ -188,6 +188,29 @@ def test_words_match_spacy_on_hand_cases():
         assert _signals.words(text) == tok.word_tokenize(text), text
 
 
+def test_words_match_spacy_on_fixture():
+    pytest.importorskip("spacy")
+    from datatrove.utils.word_tokenizers import load_word_tokenizer
+
+    from curate import _signals
+
+    tok = load_word_tokenizer("en")
+    differ = [i for i, t in enumerate(fixture_texts()) if _signals.words(t) != tok.word_tokenize(t)]
+    assert differ == []
+
+
+def test_sentences_match_spacy():
+    pytest.importorskip("spacy")
+    from datatrove.utils.text import split_into_sentences
+
+    from curate import _signals
+
+    lines = [ln.strip() for t in fixture_texts()[:150] for ln in t.splitlines() if len(ln.split()) >= 3]
+    assert len(lines) > 300
+    for ln in lines:
+        assert _signals.sentences(ln) == len(split_into_sentences(ln)), ln
+
+
 def test_decisions_agree_with_datatrove():
     pytest.importorskip("datatrove")
     pytest.importorskip("spacy")

@@ -20,7 +20,7 @@ import pytest
 
 from curate.audit.html import render
 from curate.audit.report import AuditParams, audit
-from curate.audit.sketches import ExactDup, HeavyHitters, hll_count, hll_registers
+from curate.audit.sketches import ExactDup, HeavyHitters, hll_count, hll_registers, row_keys
 from tests.conftest import run
 
 # lower-case letters only: the "simple" normal form of MinHash and 5-grams keeps them as they are
@@ -217,6 +217,64 @@ def test_near_duplicates_against_exact_jaccard(corpus, report):
     assert abs(near["docs_with_near_duplicate"] - len(has)) <= 3, (near["docs_with_near_duplicate"], len(has))
     lo, hi = near["ci95"]
     assert lo <= near["rate"] <= hi
+
+
+def _true_near(texts: list[str]) -> np.ndarray:
+    """Whether each document has another at 5-gram Jaccard >= 0.8 (exact sets, shared-gram candidates)."""
+    sets = []
+    for t in texts:
+        w = t.split()
+        sets.append({tuple(w[i:i + 5]) for i in range(len(w) - 4)} if len(w) >= 5 else {tuple(w)})
+    by_gram: dict = {}
+    for i, s in enumerate(sets):
+        for g in s:
+            by_gram.setdefault(g, set()).add(i)
+    has = np.zeros(len(texts), bool)
+    for i, s in enumerate(sets):
+        for j in set().union(*(by_gram[g] for g in s)) - {i}:
+            if len(s & sets[j]) / len(s | sets[j]) >= 0.8:
+                has[i] = True
+                break
+    return has
+
+
+@pytest.fixture(scope="module")
+def near_corpus(tmp_path_factory) -> tuple[Path, list[str]]:
+    """900 documents: 600 distinct, 300 near copies of them (one word changed in >= 110). With a
+    MinHash sample of 150, most sampled documents have their partner outside the sample."""
+    rng = random.Random(11)
+    base = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(110, 160))) for _ in range(600)]
+    texts = list(base)
+    for _ in range(300):
+        w = rng.choice(base).split(" ")
+        w[rng.randrange(len(w))] = "changed"
+        texts.append(" ".join(w))
+    rng.shuffle(texts)
+    root = _write(tmp_path_factory.mktemp("near") / "ds", pa.Table.from_pylist([{"text": t} for t in texts]))
+    return root, texts
+
+
+def test_near_rate_over_the_corpus_from_a_sample(near_corpus):
+    root, texts = near_corpus
+    a = audit(str(root), AuditParams(near_sample=150, seed=5, workers=1))
+    assert audit(str(root), AuditParams(near_sample=150, seed=5, workers=2)) == a
+    near = a["duplication"]["near"]
+    assert near["scope"] == "corpus" and not near["lower_bound"] and near["sample_docs"] == 150
+    has = _true_near(texts)
+    # the sampled rows: the 150 smallest row keys (the sample's definition), checked one by one
+    gids = np.argsort(row_keys(np.arange(len(texts), dtype=np.uint64), 5), kind="stable")[:150]
+    assert abs(near["docs_with_near_duplicate"] - int(has[gids].sum())) <= 2, (near, int(has[gids].sum()))
+    lo, hi = near["ci95"]
+    assert lo <= has.mean() <= hi, (near, has.mean())  # the corpus rate, which the sample estimates
+    # the old figure, partners within the sample only, is far below: most partners are outside it
+    assert near["in_sample"]["rate"] < 0.5 * near["rate"]
+    assert near["in_sample"]["docs_with_near_duplicate"] <= near["docs_with_near_duplicate"]
+    # --sample: within the sample, said to be a lower bound
+    b = audit(str(root), AuditParams(sample=300, near_sample=150, seed=5, workers=1))["duplication"]["near"]
+    assert b["scope"] == "sample" and b["lower_bound"] and "lower bound" in b["method"]
+    whole = audit(str(root), AuditParams(sample=5000, seed=5, workers=1))["duplication"]["near"]
+    assert whole["scope"] == "sample" and not whole["lower_bound"]
+    assert abs(whole["rate"] - has.mean()) <= 3 / len(texts)
 
 
 def test_sample_mode_is_seeded_uniform_and_says_so(corpus, report):

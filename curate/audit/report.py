@@ -3,32 +3,24 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pyarrow as pa
 
 from curate import _native, log
 from curate.audit.lineage import lineage
-from curate.audit.scan import ROW_SAMPLE, AuditParams, Partial, ShardSpec, scan, thresholds
+from curate.audit.near import NEAR_ROWS, Probe, sample_signatures, wilson
+from curate.audit.scan import ROW_SAMPLE, AuditParams, Partial, ShardSpec, map_shards, scan
+from curate.audit.scan import thresholds as key_thresholds
 from curate.audit.sketches import HLL_P, hll_count
 from curate.errors import InputError
 from curate.io.dataset import Dataset, open_dataset
 from curate.io.parquet import open_parquet
 
-NEAR_ROWS = 6
 WINDOW = 8
 QUANTILES = (0.0, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 1.0)
 Z = 1.96
-
-
-def wilson(k: int, n: int) -> list[float]:
-    if n == 0:
-        return [0.0, 1.0]
-    p = k / n
-    d = 1 + Z * Z / n
-    c = (p + Z * Z / (2 * n)) / d
-    h = Z * math.sqrt(p * (1 - p) / n + Z * Z / (4 * n * n)) / d
-    return [max(0.0, c - h), min(1.0, c + h)]
 
 
 def _open(uri: str) -> tuple[Dataset, str | None]:
@@ -100,7 +92,27 @@ def _estimate_total(m: list, n_all: int) -> dict:
     return {"value": est, "ci95": [est - Z * se, est + Z * se], "exact": False}
 
 
-def _near(p: Partial, params: AuditParams) -> dict | None:
+def _near(p: Partial, params: AuditParams, total: int) -> dict | None:
+    """The in-sample figures (clusters within S); in a full audit, the corpus-wide rate over them."""
+    out = _near_in_sample(p, params)
+    if out is None:
+        return None
+    if p.near_found is not None:  # full audit: each sampled document against the whole corpus
+        n, k = out["sample_docs"], int(p.near_found.sum())
+        out["in_sample"] = {"rate": out["rate"], "ci95": out["ci95"], "docs_with_near_duplicate": out["docs_with_near_duplicate"]}
+        out |= {"scope": "corpus", "lower_bound": False, "docs_with_near_duplicate": k, "rate": k / n if n else 0.0,
+                "ci95": wilson(k, n, p.signed), "population": p.signed,
+                "method": "each sampled document against every document of the corpus (LSH band keys, "
+                          "signature agreement >= threshold); Wilson 95% CI, finite-population corrected"}
+    else:
+        every = min(params.sample or total, params.near_sample) >= total  # S is every document
+        out |= {"scope": "sample", "lower_bound": not every,
+                "method": "sampled documents against each other only" + ("" if every else
+                          ": a lower bound for the corpus (near copies outside the sample are not seen)")}
+    return out
+
+
+def _near_in_sample(p: Partial, params: AuditParams) -> dict | None:
     if not p.near_keys:
         return None
     keys = np.concatenate(p.near_keys)
@@ -185,13 +197,20 @@ def audit(uri: str, params: AuditParams) -> dict:
     text, numeric, strings, other, p2 = _classify(schema or pa.schema([]))
     problems += p2 if shards else []
     tokens = "n_tokens" in numeric
-    t_sample, t_near, t_rows = thresholds(row_counts, params)
+    t_sample, t_near, t_rows = key_thresholds(row_counts, params)
     first, specs = 0, []
     for i, (s, rows) in enumerate(zip(shards, row_counts, strict=True)):
         specs.append(ShardSpec(i, s.loc, first, text, tuple(numeric), tuple(strings), tokens, t_sample, t_near, t_rows, params))
         first += rows
     log.info(f"audit: {len(shards)} shard(s), {total:,} rows" + (f", a sample of {min(params.sample, total):,}" if params.sample else ""))
-    p = scan([s for s, r in zip(specs, row_counts, strict=True) if r], params.workers)
+    specs = [s for s, r in zip(specs, row_counts, strict=True) if r]
+    probe = None
+    if text and params.sample is None and specs:
+        probe = _sample_probe(specs, params)
+        specs = [replace(s, probe=True) for s in specs]
+    p = scan(specs, params.workers, probe)
+    if probe is not None:
+        p.near_keys, p.near_sigs = [probe.keys], [probe.sigs]
     audited = p.audited
     lin = lineage(ds.manifest, f"manifest: {manifest_problem}" if manifest_problem else None)
     report = {
@@ -225,7 +244,7 @@ def audit(uri: str, params: AuditParams) -> dict:
         hll = hll_count(p.hll) if p.hll is not None else 0.0
         report["duplication"] = {
             "exact": p.exact.summary() | {"normalize": "whitespace"},
-            "near": _near(p, params),
+            "near": _near(p, params, total),
             "ngrams": {"n": params.ngram, "distinct_est": hll, "rel_error_1sd": 1.04 / math.sqrt(1 << HLL_P),
                        "shingles_counted": p.shingles, "over": "sample" if params.sample else "all",
                        "method": f"datasketch HyperLogLog p={HLL_P} over 32-bit 5-gram hashes (per document distinct)"},
@@ -257,6 +276,22 @@ def audit(uri: str, params: AuditParams) -> dict:
 
 
 MAX_CATS = 1000
+
+
+def _sign_sample(spec: ShardSpec):
+    prm = spec.params
+    return sample_signatures(spec.loc, spec.first_gid, spec.text, spec.t_near, prm.seed, prm.ngram, prm.num_perm)
+
+
+def _sample_probe(specs: list[ShardSpec], params: AuditParams) -> Probe:
+    """Full audit, first pass: the MinHash sample's signatures (only row groups holding one are
+    read), in row-key order so that the tables are the same for any -j."""
+    got = list(map_shards(_sign_sample, specs, params.workers))
+    keys = np.concatenate([k for k, _ in got])
+    sigs = np.concatenate([s for _, s in got])
+    order = np.argsort(keys, kind="stable")
+    log.info(f"audit: MinHash sample of {len(keys):,} documents signed; every document against it")
+    return Probe(keys[order], sigs[order], params.threshold, params.num_perm)
 
 
 def _dkw(n: int, total: int) -> float:

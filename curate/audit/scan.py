@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curate import _native, log
+from curate.audit.near import Probe, signatures
 from curate.audit.sketches import BottomK, ExactDup, HeavyHitters, LogHist, hll_registers, row_keys
 from curate.io.parquet import iter_batches, open_parquet
 from curate.text.arrow import as_string_array, buffers, normalize, normalize_hash128
@@ -27,6 +28,7 @@ ROW_SAMPLE = 20_000  # values per numeric column for quantiles and histograms
 MAX_CATEGORIES = 1_000  # a string column with more distinct values is not a "mix"
 BATCH_ROWS = 8192
 SHINGLE_SEED = 0x5EED  # dedup minhash's seed: the same 5-gram hashes as `curate dedup minhash`
+_PROBE: Probe | None = None  # the MinHash sample's tables, set by scan() before the workers fork
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class ShardSpec:
     t_near: int
     t_rows: int
     params: AuditParams
+    probe: bool = False  # full audit: every document against the MinHash sample (curate.audit.near)
 
 
 @dataclass
@@ -101,6 +104,8 @@ class Partial:
     shingles: int = 0
     near_keys: list = field(default_factory=list)
     near_sigs: list = field(default_factory=list)
+    near_found: np.ndarray | None = None  # sampled documents with a near duplicate in this work
+    signed: int = 0  # documents with a MinHash signature (non-empty shingle set)
     sample_keys: list = field(default_factory=list)
     sample_cols: dict = field(default_factory=dict)
     numeric: dict = field(default_factory=dict)
@@ -109,7 +114,7 @@ class Partial:
     chars_moments: list = field(default_factory=lambda: [0, 0.0, 0.0])
 
     def merge(self, o: Partial, exact: bool = True) -> None:
-        for k in ("rows", "audited", "text_bytes", "chars", "words", "empty", "shingles"):
+        for k in ("rows", "audited", "text_bytes", "chars", "words", "empty", "shingles", "signed"):
             setattr(self, k, getattr(self, k) + getattr(o, k))
         self.chars_hist.merge(o.chars_hist)
         self.words_hist.merge(o.words_hist)
@@ -120,6 +125,8 @@ class Partial:
         if o.hll is not None:
             self.hll = o.hll.copy() if self.hll is None else np.maximum(self.hll, o.hll)
         self.near_keys += o.near_keys
+        if o.near_found is not None:
+            self.near_found = o.near_found.copy() if self.near_found is None else self.near_found | o.near_found
         self.near_sigs += o.near_sigs
         self.sample_keys += o.sample_keys
         for k, v in o.sample_cols.items():
@@ -188,12 +195,16 @@ def _text_work(p: Partial, spec: ShardSpec, text: pa.Array, keys: np.ndarray) ->
         p.hll = hll_registers(h, reg=p.hll)
         _count_units(p.lines, sub, "\n")
         _count_units(p.paragraphs, sub, "\n\n")
+    if spec.probe:
+        sig, cnt = signatures(text, prm.ngram, prm.num_perm)
+        ok = cnt > 0
+        p.signed += int(ok.sum())
+        _PROBE.add(keys[ok], sig[ok])
+        return words if words is None else (words, audited)
     near = keys <= np.uint64(spec.t_near)
     if near.any():
-        from curate.stages.dedup_minhash import signatures
-
         nt = text.filter(pa.array(near))
-        sig, cnt = signatures(nt, prm.ngram, None, prm.num_perm)
+        sig, cnt = signatures(nt, prm.ngram, prm.num_perm)
         ok = cnt > 0  # an empty text has no shingles and no signature
         p.near_keys.append(keys[near][ok])
         p.near_sigs.append(sig[ok])
@@ -250,6 +261,8 @@ def scan_shard(spec: ShardSpec) -> Partial:
                 key = "(null)" if v is None else v
                 cur[key] = cur.get(key, 0) + k
             p.categories[c] = cur if len(cur) <= MAX_CATEGORIES else None
+    if spec.probe:
+        p.near_found = _PROBE.found.copy()
     return p
 
 
@@ -269,7 +282,26 @@ def thresholds(row_counts: list[int], params: AuditParams) -> tuple[int, int, in
     return tuple(2**64 - 1 if (k.k >= total) else k.threshold() for k in ks)
 
 
-def scan(specs: list[ShardSpec], workers: int) -> Partial:
+def _set_probe(probe: Probe | None) -> None:
+    global _PROBE
+    _PROBE = probe
+
+
+def map_shards(fn, items: list, workers: int, probe: Probe | None = None):
+    """fn over items in order, in a pool of processes with -j (each gets the probe once)."""
+    _set_probe(probe)
+    if workers <= 1 or len(items) <= 1:
+        yield from map(fn, items)
+        return
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork") if os.name == "posix" else None
+    with ProcessPoolExecutor(max_workers=min(workers, len(items)), mp_context=ctx,
+                             initializer=_set_probe, initargs=(probe,)) as pool:
+        yield from pool.map(fn, items)
+
+
+def scan(specs: list[ShardSpec], workers: int, probe: Probe | None = None) -> Partial:
     total, exact = Partial(), []
 
     def take(i: int, p: Partial) -> None:
@@ -280,16 +312,8 @@ def scan(specs: list[ShardSpec], workers: int) -> Partial:
             del exact[1:]
         log.info(f"audit: shard {i + 1}/{len(specs)}")
 
-    if workers <= 1 or len(specs) <= 1:
-        for i, spec in enumerate(specs):
-            take(i, scan_shard(spec))
-    else:
-        import multiprocessing as mp
-
-        ctx = mp.get_context("fork") if os.name == "posix" else None
-        with ProcessPoolExecutor(max_workers=min(workers, len(specs)), mp_context=ctx) as pool:
-            for i, p in enumerate(pool.map(scan_shard, specs)):
-                take(i, p)
+    for i, p in enumerate(map_shards(scan_shard, specs, workers, probe)):
+        take(i, p)
     total.exact = exact[0] if exact else total.exact
     if len(exact) > 1:
         total.exact.merge(*exact[1:])

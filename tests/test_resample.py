@@ -255,6 +255,44 @@ def test_softcap_through_the_cli_limits_repetition(ds, tmp_path):
     assert manifest(tmp_path / "s")["resample"]["method"] == "softcap"
 
 
+def test_softcap_is_the_first_n_rings_of_the_whole_domain(tmp_path):
+    """The stage's counts equal the first n rings over all (document, j) of each domain, computed here
+    directly: every ring a document could have among the first n, all sorted in one list."""
+    from curate.resample import rings as rg
+
+    ds = make_dataset(tmp_path / "in", n=900, shards=3, seed=4)
+    args = ["--weights", "column:w", "--by", "domain", "--rows", "1500", "--soft-cap", "0.7", "--seed", "5"]
+    ok(ds, tmp_path / "o", *args, "-j", "2")
+    doms = manifest(tmp_path / "o")["resample"]["domains"]
+    want: dict[str, int] = {}
+    for j, d in enumerate(["a", "b"]):
+        n, ringlist = doms[d]["draws"], []
+        for s, f in enumerate(sorted(ds.glob("part-*.parquet"))):
+            t = pq.read_table(f).to_pydict()
+            rows = np.flatnonzero(np.array(t["domain"]) == d)
+            w = np.exp(np.log(np.array(t["w"])[rows]) - np.log(3.0))
+            key, last = rg.stream_key(5, s, j), np.zeros(len(rows))
+            for r in range(n):  # no document rings more than n times among the first n
+                with np.errstate(over="ignore"):
+                    last = last + rg.exponentials(key, rows, r) * rg.step_scale(0.7, r) / w
+                if not np.isfinite(last).any():
+                    break  # the rest never come
+                ringlist += [(x, s, int(row), r, t["id"][row]) for x, row in zip(last, rows, strict=True)]
+        for *_, i in sorted(ringlist)[:n]:
+            want[i] = want.get(i, 0) + 1
+    got = {r["id"]: r["sample_count"] for r in read_rows(tmp_path / "o") if r["sample_count"]}
+    assert got == want and sum(got.values()) == 1500 and max(got.values()) > 1
+    out = tmp_path / "sl"
+    for _ in range(20):
+        for i in range(3):
+            run("resample", ds, out, *args, "--task", f"{i}/3", "-q")
+        if (out / "_SUCCESS").exists():
+            break
+    assert shard_bytes(out) == shard_bytes(tmp_path / "o")
+    ok(ds, tmp_path / "j1", *args, "-j", "1")
+    assert shard_bytes(tmp_path / "j1") == shard_bytes(tmp_path / "o")
+
+
 def test_largest_remainder():
     assert sm.largest_remainder(np.array([1.0, 1.0, 1.0]), 10).tolist() == [4, 3, 3]
     assert sm.largest_remainder(np.array([1.0, 1.0]), 10, np.array([2, 100])).tolist() == [2, 8]

@@ -4,7 +4,8 @@ A budget B (tokens, rows, or a fraction of the input's tokens) is split over dom
 B_d = p_d B. Within domain d a document of weight w is drawn c = B_d w / sum_d(w u) times in
 expectation (u its tokens, or 1 for a row budget), so the domain gets B_d in expectation. The number of
 draws N_d is fixed (largest remainder, so the total is exact), and split over shards: multinomially by
-the shards' weight sums with replacement (the result is exactly a multinomial over the whole domain).
+the shards' weight sums with replacement (the result is exactly a multinomial over the whole domain;
+FLYT's soft-cap uses them only to bound its global cut, curate/resample/rings.py).
 Without replacement these quotas (largest remainder, capped at each shard's documents) are not used
 for drawing: the global Gumbel top-k decides (curate/resample/topk.py).
 """

@@ -9,7 +9,8 @@ and the exact number of draws n allotted to it. Every one is a function of (log-
   lambda. Drawn exactly, without n sequential steps: give document i exponential clocks, the j-th
   waiting time with rate w_i * exp(-lambda * (j - 1)); the first n rings across all documents are the
   n picks of the sequential process (competing exponentials are memoryless). lambda = 0 is multinomial,
-  lambda -> inf the Gumbel top-k (-log E is Gumbel).
+  lambda -> inf the Gumbel top-k (-log E is Gumbel). draw() does it for one array; the stage runs it
+  over a whole domain across shards (curate/resample/rings.py).
 """
 
 from __future__ import annotations

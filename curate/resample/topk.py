@@ -51,13 +51,13 @@ def cut(hists: list[list[list[int]]], need: int) -> tuple[int, int]:
 
 
 def threshold(cands: list[list[int]], need: int) -> list[int]:
-    """The need-th largest (key, -shard, -row) among [key, shard, row] candidates, as [key, shard, row]."""
-    order = sorted(cands, key=lambda x: (-x[0], x[1], x[2]))
+    """The need-th largest (key, -shard, -row[, -ring]) among [key, shard, row(, ring)] candidates."""
+    order = sorted(cands, key=lambda x: (-x[0], *x[1:]))
     return order[need - 1]
 
 
-def selected(u: np.ndarray, shard: int, rows: np.ndarray, cut_at: list[int]) -> np.ndarray:
-    """Whether each (key, shard, row) is at or above the cut."""
+def selected(u: np.ndarray, shard: int, rows: np.ndarray, cut_at: list[int], ring: np.ndarray | None = None) -> np.ndarray:
+    """Whether each (key, shard, row[, ring]) is at or above the cut (soft-cap keys carry the ring index)."""
     k, s, r = np.uint64(cut_at[0]), cut_at[1], cut_at[2]
     above = u > k
     tie = u == k
@@ -65,4 +65,7 @@ def selected(u: np.ndarray, shard: int, rows: np.ndarray, cut_at: list[int]) -> 
         return above | tie
     if shard > s:
         return above
-    return above | (tie & (rows <= r))
+    first = rows < r if ring is not None else rows <= r
+    if ring is not None:
+        first |= (rows == r) & (ring <= cut_at[3])
+    return above | (tie & first)

@@ -11,7 +11,10 @@ the same output):
   [always]
   weights   per shard: per domain rows, tokens and weight sums (log-scaled)
   allocate  one task: the mixture, the epochs checks, and the exact draws of every (shard, domain)
-  [without replacement only: the global Gumbel top-k, curate/resample/topk.py]
+  [soft-cap only: a bound on the domain's n-th ring time, curate/resample/rings.py]
+  ring      per shard: the time of its own q_s-th ring (q_s its share of the n draws)
+  bound     one task: T = the largest of those (at least n rings come at or before it)
+  [without replacement, and soft-cap on the rings up to T: the global top-k, curate/resample/topk.py]
   topk0/cut0, topk1/cut1, topk2/cut2   per shard key histograms / candidates, and one task's cut
   sample    per shard: draw with the shard's seed and write the output (--counts or --materialize)
 """
@@ -32,6 +35,7 @@ from curate.io.dataset import Dataset, check_same_schema
 from curate.io.location import Location
 from curate.io.parquet import iter_batches, open_parquet
 from curate.resample import plan as pl
+from curate.resample import rings as rg
 from curate.resample import sampling as sm
 from curate.resample import topk
 from curate.resample import weights as wt
@@ -128,7 +132,9 @@ class Resample(MapStage):
             out += [Phase("stats", shards, "run_stats"), Phase("bounds", one, "run_bounds"),
                     Phase("segments", shards, "run_segments"), Phase("model", one, "run_model")]
         out += [Phase("weights", shards, "run_weights"), Phase("allocate", one, "run_allocate")]
-        if self.params.method == "gumbel":  # the global top-k: see curate/resample/topk.py
+        if self.params.method == "softcap":  # the first n rings of the domain: see curate/resample/rings.py
+            out += [Phase("ring", shards, "run_ring"), Phase("bound", one, "run_bound")]
+        if self.params.method in ("gumbel", "softcap"):  # the global top-k: see curate/resample/topk.py
             for level in range(3):
                 out += [Phase(f"topk{level}", shards, f"run_topk{level}"), Phase(f"cut{level}", one, f"run_cut{level}")]
         return out + [Phase("sample", shards, "run_task")]
@@ -278,26 +284,65 @@ class Resample(MapStage):
         m = alloc["info"][alloc["domains"][j]]["m"]
         return topk.sortable(lw - m + rng.gumbel(size=len(lw)))
 
-    def _shard_keys(self, index: int, alloc: dict):
-        """(domain index, rows of the shard, keys) for every domain with draws."""
+    def _shard_lw(self, index: int, alloc: dict) -> tuple[np.ndarray, np.ndarray]:
+        """(log-weights, global domain index) of every row of a shard."""
         lws, doms = [], []
         gindex = {d: j for j, d in enumerate(alloc["domains"])}
         for _, _b, lw, _u, codes, names in self._shard_arrays(index, self._prepass_columns()):
             lws.append(lw)
             doms.append(np.array([gindex[d] for d in names], np.int64)[codes] if len(names) else codes)
-        lw = np.concatenate(lws) if lws else np.empty(0)
-        dom = np.concatenate(doms) if doms else np.empty(0, np.int64)
+        return (np.concatenate(lws) if lws else np.empty(0)), (np.concatenate(doms) if doms else np.empty(0, np.int64))
+
+    def _ring_weights(self, j: int, lw: np.ndarray, alloc: dict) -> np.ndarray:
+        """Clock rates w / max w of the domain (the global max: the same scale in every shard)."""
+        return np.exp(lw - alloc["info"][alloc["domains"][j]]["m"])
+
+    def _shard_keys(self, index: int, alloc: dict, arrays=None):
+        """(domain index, rows, keys, ring index or None) for every domain with draws: a key per
+        document (Gumbel), or per ring up to the bound T, key = -time (soft-cap)."""
+        lw, dom = arrays or self._shard_lw(index, alloc)
+        bound = _read_loc(self._out.child("_work/rings/bound.json")) if self.params.method == "softcap" else None
         for j, d in enumerate(alloc["domains"]):
             if alloc["info"][d].get("draws", 0) == 0:
                 continue
             rows = np.flatnonzero((dom == j) & np.isfinite(lw))
-            yield j, rows, self._gumbel_keys(index, j, lw[rows], alloc)
+            if bound is None:
+                yield j, rows, self._gumbel_keys(index, j, lw[rows], alloc), None
+                continue
+            w = self._ring_weights(j, lw[rows], alloc)
+            doc, ring, t = rg.rings(w, rows, rg.stream_key(self.seed, index, j), self.params.soft_cap, bound[str(j)])
+            yield j, rows[doc], topk.sortable(-t), ring
+
+    def run_ring(self, task: Task, ctx: TaskContext) -> None:
+        alloc = self.begin_sample(ctx)
+        lw, dom = self._shard_lw(task.spec, alloc)
+        out = {}
+        for j, q in enumerate(alloc["quotas"][task.spec]):
+            if q:
+                rows = np.flatnonzero((dom == j) & np.isfinite(lw))
+                w = self._ring_weights(j, lw[rows], alloc)
+                out[j] = rg.nth_time(w, rows, rg.stream_key(self.seed, task.spec, j), self.params.soft_cap, q)
+        ctx.progress(0, 0)
+        _write(ctx, f"rings/{task.spec:06d}.json", out)
+
+    def run_bound(self, task: Task, ctx: TaskContext) -> None:
+        parts = [_read(ctx, f"rings/{i:06d}.json") for i in range(len(self.dataset.shards))]
+        alloc = _read(ctx, "allocation.json")
+        bound = {}
+        for j, d in enumerate(alloc["domains"]):
+            if alloc["info"][d].get("draws", 0):
+                times = [p[str(j)] for p in parts if str(j) in p]
+                if not all(math.isfinite(t) for t in times):
+                    raise InputError(f"--soft-cap {self.params.soft_cap:g}: a document would need a waiting time "
+                                     "beyond float range", where=self.dataset.uri, hint="lower --soft-cap or the budget")
+                bound[j] = max(times)
+        _write(ctx, "rings/bound.json", bound)
 
     def _topk_pass(self, task: Task, ctx: TaskContext, level: int) -> None:
         alloc = self.begin_sample(ctx)
         cuts = _read(ctx, f"topk/cut{level - 1}.json") if level else {}
         out = {}
-        for j, rows, u in self._shard_keys(task.spec, alloc):
+        for j, rows, u, ring in self._shard_keys(task.spec, alloc):
             if level == 0:
                 out[j] = topk.histogram(topk.level_bins(u, 0, None))
             elif level == 1:
@@ -305,6 +350,8 @@ class Resample(MapStage):
             else:
                 keep = (u >> np.uint64(32)) == np.uint64(cuts[str(j)]["prefix"])
                 out[j] = [[int(k), task.spec, int(r)] for k, r in zip(u[keep], rows[keep], strict=True)]
+                if ring is not None:
+                    out[j] = [c + [int(x)] for c, x in zip(out[j], ring[keep], strict=True)]
         ctx.progress(0, 0)
         _write(ctx, f"topk/{level}/{task.spec:06d}.json", out)
 
@@ -378,14 +425,12 @@ class Resample(MapStage):
         units = (np.concatenate(unitss) if unitss else np.empty(0)) if (self.units_col or "text" in cols) else None
         counts = np.zeros(len(lw), np.int64)
         method = self.params.method
-        if method == "gumbel":
+        if method in ("gumbel", "softcap"):
             if self._cuts is None:
                 self._cuts = _read_loc(self._out.child("_work/topk/cut2.json"))
-            for j, d in enumerate(alloc["domains"]):
-                if alloc["info"][d].get("draws", 0):
-                    rows = np.flatnonzero((dom == j) & np.isfinite(lw))
-                    u = self._gumbel_keys(index, j, lw[rows], alloc)
-                    counts[rows[topk.selected(u, index, rows, self._cuts[str(j)]["cut"])]] = 1
+            for j, rows, u, ring in self._shard_keys(index, alloc, (lw, dom)):
+                sel = topk.selected(u, index, rows, self._cuts[str(j)]["cut"], ring)
+                counts += np.bincount(rows[sel], minlength=len(counts))
             segs = np.concatenate(seg_vals) if seg_vals else None
             return counts, dom, segs, units
         for j, q in enumerate(alloc["quotas"][index]):

@@ -85,9 +85,21 @@ def headline(r: dict) -> list[tuple[str, str, str]]:
         e, n, g = d["exact"], d.get("near"), d["ngrams"]
         rows.append(("exact duplicates", pct(e["rate"]), ("exact" if e["exact"] else f"hash sample 1/{round(1 / e['hash_fraction'])}, 95% CI " + ci(e))))
         if n:
-            whole = r.get("sample") is None and n["sample_docs"] >= (r["size"]["documents"] - (t.get("empty_documents") or 0))
-            rows.append(("near duplicates", pct(n["rate"]), f"95% CI {ci(n)}; {pct(n['removable'])} removable; MinHash "
-                         f"{'over all' if whole else 'sample of'} {num(n['sample_docs'])} docs, Jaccard >= {n['threshold']}"))
+            # a within-sample figure reads as what it is, a lower bound, in the compare table too
+            rows.append(("near duplicates", ("≥ " if n.get("lower_bound") else "") + pct(n["rate"]), near_note(n, r["size"]["documents"])))
         rows.append((f"distinct word {g['n']}-grams", num(round(g["distinct_est"])),
                      f"HyperLogLog, ±{100 * 1.96 * g['rel_error_1sd']:.1f}% (95%)" + (" in the sample" if g["over"] == "sample" else "")))
     return rows
+
+
+def near_note(n: dict, docs: int) -> str:
+    """What the near-duplicate rate covers: the corpus (sampled documents against every document),
+    or the sample alone, then a lower bound unless the sample is the whole dataset."""
+    how = f"MinHash Jaccard >= {n['threshold']}"
+    if n.get("scope") == "corpus":
+        return (f"95% CI {ci(n)}; {num(n['sample_docs'])} sampled docs each checked against all "
+                f"{num(docs)}; {how}")
+    if n.get("lower_bound"):
+        return (f"WITHIN a sample of {num(n['sample_docs'])} docs only: a lower bound for the corpus "
+                f"(near copies outside the sample not seen); 95% CI {ci(n)}; {how}")
+    return f"95% CI {ci(n)}; {pct(n['removable'])} removable; over all {num(n['sample_docs'])} docs; {how}"

@@ -79,7 +79,7 @@ def _dups(rs: list[dict]) -> str:
         tag = "" if len(rs) == 1 else f" · {'AB'[rs.index(r)]}"
         series.append(("exact" + tag, [c for c in d["exact"]["cluster_sizes"]]))
         if d.get("near"):
-            series.append(("near (MinHash sample)" + tag, d["near"]["cluster_sizes"]))
+            series.append(("near (within the MinHash sample)" + tag, d["near"]["cluster_sizes"]))
     panel = _panel("duplicate cluster sizes (log-log)", svg.loglog(series, "duplicate cluster sizes"))
     out = ["<h2>Boilerplate: the most repeated lines and paragraphs</h2>"]
     for kind in ("lines", "paragraphs"):

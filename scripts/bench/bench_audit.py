@@ -4,13 +4,17 @@ medians; a ratio is the median of the per-repetition ratios):
   read text          read_text.py DATASET: pq.read_table(columns=['text']) of every shard with
                      pyarrow's threads (the floor: reading the text column once)
   audit --sample     curate audit DATASET --sample 100000 -j 2 --json (target: <= 2x read text)
-  audit (full)       curate audit DATASET -j 2 --json: every document through every sketch;
-                     wall time and the peak RSS of the process tree, once per repetition, on the
-                     corpus and on a 10x smaller one (memory must not grow with the corpus)
+  audit (full)       curate audit DATASET -j 2 --json: every document through every sketch and
+                     against the MinHash sample (the corpus-wide near-duplicate rate); wall time
+                     and the peak RSS of the process tree, once per repetition, on the corpus and
+                     on a 10x smaller one (memory must not grow with the corpus)
+  audit (full, REF)  with --before REF: the same full audit by the code of git commit REF (its
+                     curate/ package extracted beside the runs, with this tree's C extensions)
 
 Run from the repository root:
     python scripts/bench/bench_audit.py                       # corpus-2GB-s0, 3 repetitions
     python scripts/bench/bench_audit.py --reps 1 --no-full
+    python scripts/bench/bench_audit.py --reps 1 --before 8a20dfb --no-small
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -44,6 +50,8 @@ def main() -> None:
     ap.add_argument("--sample", type=int, default=100_000)
     ap.add_argument("-j", "--workers", type=int, default=2)
     ap.add_argument("--no-full", action="store_true", help="skip the full streaming audits")
+    ap.add_argument("--no-small", action="store_true", help="skip the full audit of the 10x smaller corpus")
+    ap.add_argument("--before", metavar="REF", help="also the full audit by the code of git commit REF")
     ap.add_argument("--hll", action="store_true", help="only: datasketch HyperLogLog.update per value vs the bulk registers")
     a = ap.parse_args()
     if a.hll:
@@ -53,16 +61,21 @@ def main() -> None:
         "read text": [str(PY), str(HERE / "read_text.py"), str(a.dataset)],
         "audit --sample": [str(CURATE), "audit", str(a.dataset), "--sample", str(a.sample), "-j", str(a.workers), "--json", "-q"],
     }
+    envs = {}
     if not a.no_full:
         contenders["audit (full)"] = [str(CURATE), "audit", str(a.dataset), "-j", str(a.workers), "--json", "-q"]
-        if a.small.exists():
+        if a.before:
+            name = f"audit (full, {a.before})"
+            contenders[name] = [str(PY), "-c", "from curate.cli import main; main()", "audit", str(a.dataset), "-j", str(a.workers), "--json", "-q"]
+            envs[name] = {"PYTHONPATH": str(old_tree(a.before))}
+        if a.small.exists() and not a.no_small:
             contenders["audit (full, 10x smaller)"] = [str(CURATE), "audit", str(a.small), "-j", str(a.workers), "--json", "-q"]
     got: dict[str, list[dict]] = {k: [] for k in contenders}
     names = list(contenders)
     for rep in range(a.reps):
         for name in names[rep % len(names):] + names[: rep % len(names)]:  # the order rotates
             argv = contenders[name]
-            r = measure(argv, RUNS, ROOT, env)
+            r = measure(argv, RUNS, ROOT, env | envs.get(name, {}))
             got[name].append(r)
             print(f"rep {rep + 1} {name}: {r['wall_s']:.2f} s, cpu {r['cpu_s']:.1f} s, rss {r['rss_peak'] / 2**20:.0f} MiB",
                   file=sys.stderr, flush=True)
@@ -80,12 +93,29 @@ def main() -> None:
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "results": summary,
         "sample_near": {k: v for k, v in last["duplication"]["near"].items() if k != "cluster_sizes"},
     }
+    if "audit (full)" in got:
+        full = json.loads(got["audit (full)"][-1]["stdout"])
+        out["full_near"] = {k: v for k, v in full["duplication"]["near"].items() if k != "cluster_sizes"}
+        print("full audit, near duplicates:", json.dumps(out["full_near"]), file=sys.stderr)
+    print("--sample, near duplicates:", json.dumps(out["sample_near"]), file=sys.stderr)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "audit.json").write_text(json.dumps(out, indent=2) + "\n")
     print(f"{'contender':28} {'wall s':>8} {'x read':>7} {'cpu s':>7} {'peak RSS':>9}")
     for name, s in summary.items():
         print(f"{name:28} {s['wall_s']:8.2f} {s['x_read']:7.2f} {s['cpu_s']:7.1f} {s['rss_peak_mib']:7.0f} MiB")
     print(f"(medians of {a.reps}; target: audit --sample <= 2.00 x read text; load at the end {os.getloadavg()[0]:.1f})")
+
+
+def old_tree(ref: str) -> Path:
+    """The curate/ package of commit REF under RUNS, with this tree's built C extensions."""
+    dest = RUNS / f"before-{ref}"
+    if not (dest / "curate").exists():
+        dest.mkdir(parents=True, exist_ok=True)
+        tar = subprocess.run(["git", "archive", ref, "curate"], cwd=ROOT, check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=tar, check=True)
+        for so in (ROOT / "curate").glob("*.so"):
+            shutil.copy2(so, dest / "curate" / so.name)
+    return dest
 
 
 def hll_bulk_vs_update(n: int = 1_000_000, reps: int = 3) -> None:

@@ -17,10 +17,11 @@ How each figure is made (memory does not grow with the corpus):
                        sample (all copies of a document share a hash) with a 95% CI
   near duplicates      MinHash (128 permutations, word 5-grams as `curate dedup
                        minhash`, 21 LSH bands x 6 rows, Jaccard >= 0.8 estimated from the
-                       signatures) over a uniform sample of --near-sample documents: the
-                       share that has a near copy in the sample, with a Wilson 95% CI.
-                       Over a sample it is a lower bound for the corpus (copies outside
-                       the sample are not seen)
+                       signatures) of a seeded uniform sample of --near-sample documents;
+                       every document of the corpus is checked against the sample, so the
+                       share of sampled documents with a near copy anywhere estimates the
+                       corpus rate (Wilson 95% CI). With --sample: within the sample only,
+                       a lower bound for the corpus (shown as "≥")
   distinct 5-grams     datasketch HyperLogLog (p=14: ±1.6% at 95%)
   repeated lines       Misra-Gries heavy hitters (4096 counters), each count at most the
                        printed bound below the truth

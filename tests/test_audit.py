@@ -362,6 +362,9 @@ def test_bad_input_never_crashes(tmp_path):
         assert any(msg in p for p in rep["problems"]), (name, rep["problems"])
         r = run("audit", tmp_path / name, "-q", "--html", tmp_path / f"{name}.html")
         assert r.exit_code == 0 and msg.split(":")[0] in r.stdout
+    _write(tmp_path / "blank", pa.table({"text": ["", "", "!! ?"]}), 1)  # no 5-gram: no MinHash sample
+    rep = json.loads(run("audit", tmp_path / "blank", "-q", "--json").stdout)
+    assert rep["duplication"]["near"] is None and rep["text"]["empty_documents"] == 2
     (mix,) = json.loads(run("audit", tmp_path / "notext", "-q", "--json").stdout)["columns"]["strings"]
     assert mix["mix"] == [["x", 2], ["y", 1]]
     r = run("audit", tmp_path / "missing")

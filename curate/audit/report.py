@@ -209,8 +209,8 @@ def audit(uri: str, params: AuditParams) -> dict:
         probe = _sample_probe(specs, params)
         specs = [replace(s, probe=True) for s in specs]
     p = scan(specs, params.workers, probe)
-    if probe is not None:
-        p.near_keys, p.near_sigs = [probe.keys], [probe.sigs]
+    if probe is not None:  # S as signed in the first pass (none when every text is empty)
+        p.near_keys, p.near_sigs = ([probe.keys], [probe.sigs]) if len(probe.keys) else ([], [])
     audited = p.audited
     lin = lineage(ds.manifest, f"manifest: {manifest_problem}" if manifest_problem else None)
     report = {

@@ -466,7 +466,7 @@ import curate.cli_resample  # noqa: E402,F401
 
 
 def main() -> None:
-    from curate.run.executor import tune_malloc
+    from curate.run.proc import tune_malloc
 
     tune_malloc()
     cli(prog_name="curate")

@@ -6,7 +6,7 @@ import re
 
 import click
 
-from curate.run.executor import RunOptions, default_workers
+from curate.run.proc import default_workers
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
 _ROW_UNITS = {"": 1, "k": 1_000, "m": 1_000_000, "rows": 1}
@@ -110,7 +110,10 @@ run_options = _apply(
 
 
 def make_run_options(workers, task_slice, overwrite, keep_work, progress, compression="zstd:3", rejects=None,
-                     quiet=False) -> RunOptions:
+                     quiet=False):
+    # imported here, not at the top: `curate --help` needs no pyarrow
+    from curate.run.executor import RunOptions
+
     meta = ctx.meta if (ctx := click.get_current_context(silent=True)) is not None else {}
     executor = meta.get("curate.executor") or "local"
     ray_address = meta.get("curate.ray_address") or None

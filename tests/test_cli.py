@@ -54,6 +54,22 @@ def test_group_help_lists_commands_and_exit_codes():
         assert f"  {code} " in r.stdout, code
 
 
+def test_help_starts_without_pyarrow_or_numpy():
+    """--help of every command must be instant: no heavy import until a command runs."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from curate.cli import cli\n"
+            "for args in (['--help'], ['dedup', 'minhash', '--help'], ['score', '--help'], ['resample', '--help'],"
+            " ['audit', '--help'], ['filter', '--help']):\n"
+            "    try: cli(args, prog_name='curate')\n"
+            "    except SystemExit as e: assert e.code == 0, args\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pyarrow', 'numpy', 'ray', 'kenlm', 'rich')))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parent.parent)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "[]"
+
+
 def test_version():
     r = ok(run("--version"))
     assert r.stdout.strip() == f"curate, version {curate.__version__}"

@@ -22,6 +22,7 @@ from curate.errors import CurateError, OutputError, UsageError
 from curate.io import manifest as mf
 from curate.io.atomic import is_tmp_name, write_bytes_atomic
 from curate.io.location import STDIO, Location, info, locate
+from curate.run.proc import default_workers, tune_malloc  # noqa: F401  (re-exported)
 from curate.run.progress import Reporter
 
 WORK = "_work"
@@ -195,19 +196,6 @@ class TaskContext:
 
 _worker_queue = None
 _prepared: set[int] = set()
-
-
-def tune_malloc() -> None:
-    """Let glibc keep freed multi-MB blocks for reuse: ingest cycles 16 MB buffers, and handing
-    each back to the OS (its default above 128 KB) costs a page fault per 4 KB next time."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, 64 << 20)  # M_MMAP_THRESHOLD
-        libc.mallopt(-1, 256 << 20)  # M_TRIM_THRESHOLD
-    except (OSError, AttributeError):
-        pass  # not glibc: keep its defaults
 
 
 def _init_worker(q) -> None:
@@ -681,10 +669,6 @@ def _execute_to_stdout(stage: Stage, opts: RunOptions, t0: float) -> RunSummary:
     summary.seconds = round(time.monotonic() - t0, 3)
     log.info(f"{stage.name}: streamed {summary.rows_out:,} rows to stdout ({summary.rows_rejected:,} rejected)")
     return summary
-
-
-def default_workers() -> int:
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
 
 __all__ = ["CurateError", "Phase", "RunOptions", "RunSummary", "Stage", "Task", "TaskContext", "TaskResult", "execute"]

@@ -42,7 +42,7 @@ them). OUT/_selection.parquet lists (id, count) of the drawn documents.
 @click.argument("out", metavar="OUT")
 @click.option("--weights", default="uniform", show_default=True, metavar="MODE",
               help="uniform | softdedup | softdedup:dup_count | column:NAME | dsir | expr:EXPR")
-@click.option("--power", type=float, default=None, help="Exponent of the softdedup weights [default: 1.5 from commonness, 1 from dup_count].")
+@click.option("--power", type=float, default=None, help="Exponent of the softdedup weights [default: 1].")
 @click.option("--segments", type=click.IntRange(min=1), default=100, show_default=True,
               help="Quantile segments of commonness (softdedup).")
 @click.option("--floor-quantile", type=click.FloatRange(0, 1, max_open=True), default=0.01, show_default=True,
@@ -109,7 +109,7 @@ def resample(dataset, out, weights, power, segments, floor_quantile, by, mixture
     if hard_max_epochs < max_epochs:
         raise click.UsageError(f"--hard-max-epochs {hard_max_epochs:g} is below --max-epochs {max_epochs:g}")
     mix = load_mixture(mixture) if mixture else None
-    if power is None:  # 1/dup_count is exact at 1; commonness saturates near 1 and needs more (README: Resample)
+    if power is None:  # 1 for both signals: why, README: Resample
         from curate.resample.weights import POWER
 
         power = 1.0 if weights.strip() == "softdedup:dup_count" else POWER

@@ -115,15 +115,15 @@ def test_softdedup_dup_count_gives_every_cluster_one_document_of_exposure(tmp_pa
 def test_softdedup_commonness_segments_and_floor(ds, tmp_path):
     ok(ds, tmp_path / "o", "--weights", "softdedup", "--rows", "40000", "--segments", "10", "--keep-work", "--seed", "2")
     m = manifest(tmp_path / "o")["resample"]["weights"]
-    assert m["mode"] == "softdedup" and m["power"] == 1.5 and m["segments"] == 10
+    assert m["mode"] == "softdedup" and m["power"] == 1.0 and m["segments"] == 10
     table = m["segment_table"]
     assert len(table) == 10 and sum(s["docs"] for s in table) == 4000
     means = [s["mean_commonness"] for s in table]
     assert means == sorted(means)
     assert all(s["tokens_in"] > 0 and s["tokens_drawn"] > 0 for s in table)
-    # the weight of a segment is (1 / its mean)^1.5, capped at the floor quantile's weight
+    # the weight of a segment is 1 / its mean, capped at the floor quantile's weight
     for s in table:
-        assert s["weight"] == pytest.approx(min(s["mean_commonness"] ** -1.5, m["cap"]))
+        assert s["weight"] == pytest.approx(min(s["mean_commonness"] ** -1.0, m["cap"]))
     rows = read_rows(tmp_path / "o")
     c = np.array([r["sample_count"] for r in rows])
     x = np.array([r["commonness"] for r in rows])

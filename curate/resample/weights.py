@@ -26,7 +26,7 @@ from curate.errors import InputError, UsageError
 MODES = ("uniform", "softdedup", "softdedup:dup_count", "column:NAME", "dsir", "expr:EXPR")
 SEGMENTS = 100
 FLOOR_QUANTILE = 0.01
-POWER = 1.5  # the smallest half-step at which 100 copies get <= 1/3 of uniform exposure (README)
+POWER = 1.0  # 1/commonness, as in SoftDedup; 100 copies get <= 1/3 of uniform exposure (README)
 
 
 @dataclass(frozen=True)

@@ -1,21 +1,31 @@
 #!/usr/bin/env python3
 """Exposure of duplicated documents under resampling: how often a whole cluster of k exact copies is
-drawn, relative to a unique document, for uniform weights, SoftDedup from commonness (defaults, and
---power 2) and SoftDedup from dup_count.
+drawn, relative to a unique document, for uniform weights, SoftDedup from commonness (defaults,
+--power 1.5 and 2) and SoftDedup from dup_count.
 
-The corpus: unique documents plus, for every k in 1..100, --clusters clusters of k exact copies. Two
-kinds of text (--text):
-  words   each document is --words words drawn from the word frequencies of the sample corpus
-          (data/sample/raw): real vocabulary and Zipf law, and documents alike in everything but
-          their words, so commonness differs by k, not by text;
-  sample  each base text is a distinct document of the sample corpus (real prose and code; text
-          length and style differ, so commonness is noisier at equal k).
+The corpus: --singletons unique documents plus, for every k in 1..100, clusters of k exact copies:
+--clusters of each k, or with --zipf A max(--clusters, A / k^2) of them (cluster sizes fall as a
+power law, as duplicate clusters in web crawls do). Three kinds of base text (--text):
+  uniform each document is a word of its own (zq + a number in base 26) then --words words drawn
+          uniformly from the --vocab commonest lowercase words of the sample corpus: every word is
+          equally frequent across the corpus and no two base texts share an opening, so every
+          unique text has the same expected commonness and its spread is small; only k moves it.
+          This is the corpus that isolates k (the per-k figures are means over the k's clusters).
+  words   --words words drawn from the sample corpus's word frequencies (Zipf law): some texts
+          are built of commoner words than others, and at large k that moves a cluster's
+          commonness more than one more copy does;
+  sample  each base text a distinct document of the sample corpus (real prose and code).
+Why the cluster law matters: lmplz estimates the Kneser-Ney discounts from the counts of n-grams
+seen once, twice, three times. With a flat law (the same number of clusters of every k) those
+counts are not Zipf-like, lmplz substitutes its fallback discounts D1 = 0.5, D2 = 1, D3+ = 1.5, and
+the top order then gives a 4-gram seen 1, 2 or 3 times the same probability, (c - D_c) / c = 0.5:
+1, 2 and 3 copies look alike. The script prints the order-4 discounts lmplz uses on the same text.
 It then runs the real pipeline: curate ingest, ngram train (4-gram), score --commonness, dedup exact
 --mode annotate, and resample (--keep-work) in each mode; the expected draws of a document are
 lambda * w (w from the run's own segment model, or 1/dup_count), so the table is exact, not sampled.
 
-    python scripts/bench/exposure.py                       # words, 3 clusters per k
-    python scripts/bench/exposure.py --text sample --svg ''
+    python scripts/bench/exposure.py                                    # uniform text, --zipf 1600
+    python scripts/bench/exposure.py --text words --clusters 3 --zipf 0 --svg ''
 Writes a Markdown table on stdout, JSON under scripts/bench/results/, and docs/exposure.svg.
 """
 
@@ -41,8 +51,8 @@ DATA = ROOT / "scripts" / "bench" / "data"
 RESULTS = ROOT / "scripts" / "bench" / "results"
 KS = list(range(1, 101))
 MODES = [("uniform", ["--weights", "uniform"]),
-         ("softdedup (defaults)", ["--weights", "softdedup"]),
-         ("softdedup --power 1", ["--weights", "softdedup", "--power", "1"]),
+         ("softdedup (defaults: power 1)", ["--weights", "softdedup"]),
+         ("softdedup --power 1.5", ["--weights", "softdedup", "--power", "1.5"]),
          ("softdedup --power 2", ["--weights", "softdedup", "--power", "2"]),
          ("softdedup:dup_count", ["--weights", "softdedup:dup_count"])]
 WORD = re.compile(r"[A-Za-z][A-Za-z']+|[0-9]+|[.,;:()]")
@@ -63,7 +73,7 @@ def sample_docs() -> list[dict]:
     return out
 
 
-def base_texts(kind: str, n: int, words: int, rng: random.Random) -> list[str]:
+def base_texts(kind: str, n: int, words: int, rng: random.Random, vocab_size: int = 5000) -> list[str]:
     docs = sample_docs()
     if kind == "sample":
         if len(docs) < n:
@@ -73,25 +83,49 @@ def base_texts(kind: str, n: int, words: int, rng: random.Random) -> list[str]:
     freq = collections.Counter(w for d in docs for w in WORD.findall(d["text"]))
     vocab, counts = zip(*freq.most_common(), strict=True)
     p = np.array(counts, np.float64)
+    if kind == "uniform":  # the commonest vocab_size lowercase words (one token each), equally likely
+        vocab = list(dict.fromkeys(v.lower() for v in vocab if v.isalpha() and v.isascii() and len(v) > 1))
+        vocab = vocab[:vocab_size]
+        p = np.ones(len(vocab))
     p /= p.sum()
     g = np.random.default_rng(rng.randrange(1 << 30))
     out = []
-    for _ in range(n):
+    for i in range(n):
         idx = g.choice(len(vocab), size=words, p=p)
-        out.append(" ".join(vocab[i] for i in idx))
+        text = " ".join(vocab[i] for i in idx)
+        if kind == "uniform":  # a word of its own opens each base text: P(it | <s>) depends on k only
+            text = opener(i) + " " + text
+        out.append(text)
     return out
 
 
-def build_corpus(work: Path, kind: str, clusters: int, singletons: int, words: int, seed: int) -> Path:
+def opener(i: int) -> str:
+    """A made-up lowercase word per number: zq + i in base 26."""
+    s = ""
+    while True:
+        i, r = divmod(i, 26)
+        s = chr(97 + r) + s
+        if i == 0:
+            return "zq" + s
+
+
+def cluster_counts(clusters: int, zipf: float) -> dict[int, int]:
+    """Clusters of each size k: `clusters`, or with --zipf A as many as max(clusters, A / k^2)."""
+    return {k: max(clusters, round(zipf / k**2)) for k in KS}
+
+
+def build_corpus(work: Path, kind: str, clusters: int, singletons: int, words: int, seed: int,
+                 vocab_size: int, zipf: float) -> Path:
     rng = random.Random(seed)
-    n_base = singletons + clusters * len(KS)
-    texts = base_texts(kind, n_base, words, rng)
+    per_k = cluster_counts(clusters, zipf)
+    n_base = singletons + sum(per_k.values())
+    texts = base_texts(kind, n_base, words, rng, vocab_size)
     rows = []
     for i in range(singletons):
         rows.append({"doc_id": f"single-{i:05d}", "k": 1, "text": texts[i]})
     t = singletons
     for k in KS:
-        for c in range(clusters):
+        for c in range(per_k[k]):
             for j in range(k):
                 rows.append({"doc_id": f"k{k:03d}-c{c}-{j:03d}", "k": k, "text": texts[t]})
             t += 1
@@ -101,6 +135,22 @@ def build_corpus(work: Path, kind: str, clusters: int, singletons: int, words: i
         for r in rows:
             f.write(json.dumps(r) + "\n")
     return raw
+
+
+def kn_discounts(raw: Path, work: Path) -> str:
+    """The order-4 Kneser-Ney discounts lmplz uses on these texts (one line per line of text)."""
+    lines = work / "lines.txt"
+    with lines.open("w") as f:
+        for row in raw.read_text().splitlines():
+            f.write(json.loads(row)["text"].strip() + "\n")
+    lmplz = ROOT / ".venv" / "bin" / "lmplz"
+    with lines.open() as f:
+        r = subprocess.run([str(lmplz), "-o", "4", "-S", "512M", "-T", str(work), "--discount_fallback"],
+                           stdin=f, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    lines.unlink()
+    m = re.search(r"^4 \d+ (D1=\S+ D2=\S+ D3\+=\S+)", r.stderr, re.M)
+    fallback = "Substituting fallback discounts for order 3" in r.stderr
+    return (m.group(1) if m else "?") + (" (lmplz's fallback)" if fallback else " (estimated)")
 
 
 def sh(*args) -> None:
@@ -175,22 +225,27 @@ def svg(results: dict, path: Path, title: str) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--text", choices=["words", "sample"], default="words")
-    ap.add_argument("--clusters", type=int, default=3, help="clusters of each size k")
+    ap.add_argument("--text", choices=["uniform", "words", "sample"], default="uniform")
+    ap.add_argument("--clusters", type=int, default=1, help="clusters of each size k (at least)")
     ap.add_argument("--singletons", type=int, default=1000, help="unique documents besides the k = 1 clusters")
     ap.add_argument("--words", type=int, default=200, help="words per document (--text words)")
+    ap.add_argument("--zipf", type=float, default=1600.0,
+                    help="clusters of size k: max(--clusters, A / k^2), a power law as in web crawls (0: flat)")
+    ap.add_argument("--vocab", type=int, default=5000, help="vocabulary size (--text uniform)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--svg", default=str(ROOT / "docs" / "exposure.svg"), help="where to write the plot ('' for none)")
     args = ap.parse_args()
-    work = DATA / f"exposure-{args.text}-c{args.clusters}-s{args.seed}"
+    work = DATA / f"exposure-{args.text}-c{args.clusters}-z{args.zipf:g}-v{args.vocab}-s{args.seed}"
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    raw = build_corpus(work, args.text, args.clusters, args.singletons, args.words, args.seed)
+    raw = build_corpus(work, args.text, args.clusters, args.singletons, args.words, args.seed, args.vocab,
+                       args.zipf)
     sh("ingest", raw, work / "raw", "--id-field", "doc_id", "--shard-size", "5000", "--overwrite", "-q")
     sh("ngram", "train", work / "raw", work / "model.bin", "--order", "4", "--memory", "1G", "--overwrite", "-q")
     sh("score", work / "raw", work / "scored", "--commonness", work / "model.bin", "--overwrite", "-q")
     sh("dedup", "exact", work / "scored", work / "dd", "--mode", "annotate", "--overwrite", "-q")
     cols = read(work / "dd", ["k", "commonness", "dup_count", "id"])
+    discounts = kn_discounts(raw, work)
     results, checks = {}, {}
     for name, opts in MODES:
         run = work / ("rs-" + re.sub(r"[^a-z0-9]+", "-", name).strip("-"))
@@ -201,8 +256,9 @@ def main() -> None:
     k = cols["k"]
     common = {kk: float(cols["commonness"][k == kk].mean()) for kk in KS}
     shown = [1, 2, 3, 5, 10, 20, 50, 100]
-    print(f"Exposure ({args.text} text, {args.clusters} clusters per k, {len(k):,} documents; "
-          f"{time.time() - t0:.0f} s)\n")
+    law = f"max({args.clusters}, {args.zipf:g} / k^2)" if args.zipf else f"{args.clusters}"
+    print(f"Exposure ({args.text} text, {law} clusters of k copies, {len(k):,} documents; order-4 discounts "
+          f"{discounts}; {time.time() - t0:.0f} s)\n")
     print("| k | mean commonness | " + " | ".join(results) + " |")
     print("|---|---|" + "---|" * len(results))
     for kk in shown:
@@ -218,15 +274,15 @@ def main() -> None:
               f"{'yes' if ok else f'no: {len(bad)} of 99 steps are not (first: k = {bad[:8]})'}; mean per-copy weight "
               f"over k in {bands}: {', '.join(f'{m:.3f}' for m in means)}")
     dc = results["softdedup:dup_count"]["cluster"]
-    sd = results["softdedup (defaults)"]["cluster"]
+    sd = results["softdedup (defaults: power 1)"]["cluster"]
     print(f"- dup_count: every cluster within [{min(dc.values()):.3f}, {max(dc.values()):.3f}] of a unique document")
     print(f"- softdedup defaults: the 100-copy cluster gets {sd[100] / 100:.3f} of uniform's exposure "
-          f"(power 1: {results['softdedup --power 1']['cluster'][100] / 100:.3f}, "
+          f"(power 1.5: {results['softdedup --power 1.5']['cluster'][100] / 100:.3f}, "
           f"power 2: {results['softdedup --power 2']['cluster'][100] / 100:.3f})")
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (RESULTS / f"exposure-{args.text}-{stamp}.json").write_text(json.dumps(
-        {"args": vars(args), "commonness": common, "results": results,
+        {"args": vars(args), "discounts": discounts, "commonness": common, "results": results,
          "strictly_decreasing": {n: c[0] for n, c in checks.items()}}, indent=1))
     if args.svg:
         svg(results, Path(args.svg), f"Exposure of k-copy clusters ({args.text} text, 4-gram commonness)")

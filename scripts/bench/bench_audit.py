@@ -61,13 +61,13 @@ def main() -> None:
         "read text": [str(PY), str(HERE / "read_text.py"), str(a.dataset)],
         "audit --sample": [str(CURATE), "audit", str(a.dataset), "--sample", str(a.sample), "-j", str(a.workers), "--json", "-q"],
     }
-    envs = {}
     if not a.no_full:
         contenders["audit (full)"] = [str(CURATE), "audit", str(a.dataset), "-j", str(a.workers), "--json", "-q"]
         if a.before:
             name = f"audit (full, {a.before})"
-            contenders[name] = [str(PY), "-c", "from curate.cli import main; main()", "audit", str(a.dataset), "-j", str(a.workers), "--json", "-q"]
-            envs[name] = {"PYTHONPATH": str(old_tree(a.before))}
+            # first on sys.path (PYTHONPATH would come after the working directory's curate/)
+            boot = f"import sys; sys.path.insert(0, {str(old_tree(a.before))!r}); from curate.cli import main; main()"
+            contenders[name] = [str(PY), "-c", boot, "audit", str(a.dataset), "-j", str(a.workers), "--json", "-q"]
         if a.small.exists() and not a.no_small:
             contenders["audit (full, 10x smaller)"] = [str(CURATE), "audit", str(a.small), "-j", str(a.workers), "--json", "-q"]
     got: dict[str, list[dict]] = {k: [] for k in contenders}
@@ -75,7 +75,7 @@ def main() -> None:
     for rep in range(a.reps):
         for name in names[rep % len(names):] + names[: rep % len(names)]:  # the order rotates
             argv = contenders[name]
-            r = measure(argv, RUNS, ROOT, env | envs.get(name, {}))
+            r = measure(argv, RUNS, ROOT, env)
             got[name].append(r)
             print(f"rep {rep + 1} {name}: {r['wall_s']:.2f} s, cpu {r['cpu_s']:.1f} s, rss {r['rss_peak'] / 2**20:.0f} MiB",
                   file=sys.stderr, flush=True)

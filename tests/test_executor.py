@@ -112,3 +112,25 @@ def test_small_inputs_stay_in_one_process_whatever_j_says(sample_dataset, tmp_pa
     monkeypatch.setenv("CURATE_POOL_MIN_BYTES", "0")
     s = _run(WhichProcess(ds, driver), tmp_path / "pooled", workers=2)
     assert s.counters.get("in_worker") == s.rows_in and "in_driver" not in s.counters
+
+
+def test_concurrent_task_slices_finish_once_and_all_succeed(sample_dataset, tmp_path):
+    """A Slurm array starts every slice at once: whichever finish last may finalize together.
+    Every slice must exit 0 and the output must be a plain run's, round after round."""
+    import subprocess
+    import sys
+
+    from tests.conftest import curate_proc
+
+    plain = tmp_path / "plain"
+    assert curate_proc("export", sample_dataset, plain, "--format", "parquet", "-q").returncode == 0
+    for rnd in range(3):
+        out = tmp_path / f"arr{rnd}"
+        procs = [subprocess.Popen([sys.executable, "-m", "curate", "export", str(sample_dataset), str(out), "--format",
+                                   "parquet", "--task", f"{i}/4", "-q"], stderr=subprocess.PIPE) for i in range(4)]
+        for p in procs:
+            _, err = p.communicate(timeout=120)
+            assert p.returncode == 0, err.decode()
+        if not (out / "_SUCCESS").exists():  # every slice finished before another saw the phase complete
+            assert curate_proc("export", sample_dataset, out, "--format", "parquet", "-q").returncode == 0
+        assert shard_bytes(out) == shard_bytes(plain) and not (out / "_work").exists()

@@ -288,12 +288,17 @@ def _check_ours(out: Location) -> None:
                       where=out.uri, hint="choose a new or empty output directory, or remove it yourself")
 
 
-def _remove_tmp_files(out: Location) -> None:
+def _remove_tmp_files(out: Location, before_ns: int) -> None:
+    """Temporary files a killed run left; only those older than this run, since a concurrent
+    --task slice may be writing its own right now."""
     if info(out).type.name != "Directory":
         return
     for fi in out.fs.get_file_info(FileSelector(out.path, recursive=False)):
-        if is_tmp_name(fi.base_name):
-            out.fs.delete_file(fi.path)
+        if is_tmp_name(fi.base_name) and (fi.mtime_ns is None or fi.mtime_ns < before_ns):
+            try:
+                out.fs.delete_file(fi.path)
+            except FileNotFoundError:
+                pass  # renamed into place or removed by the slice that wrote it
 
 
 def _same_place(a: Location, b: Location) -> bool:
@@ -405,7 +410,9 @@ def _execute_dir(stage: Stage, out: Location, opts: RunOptions, input_locations:
     if info(out).type.name == "File":
         raise OutputError("is a file, not a directory", where=out.uri, hint="choose a directory for the output")
     if info(out).type.name == "Directory" and info(out.child(f"{WORK}/plan.json")).type.name != "File":
-        stray = [fi for fi in out.fs.get_file_info(FileSelector(out.path)) if not is_tmp_name(fi.base_name)]
+        # _work alone: a concurrent --task slice is setting the run up (plan.json comes next)
+        stray = [fi for fi in out.fs.get_file_info(FileSelector(out.path)) if not is_tmp_name(fi.base_name)
+                 and fi.base_name != WORK]
         if stray:
             raise OutputError(
                 "exists and is not an unfinished curate output",
@@ -470,7 +477,16 @@ def _run_phases(stage, phases, out, rejects, record, opts, summary, pools, t0) -
             rs = [_read_done(out, ph.name, t.name) for t in ph.tasks]
             phase_stats[ph.name] = {"tasks": len(rs), "task_seconds": round(sum(r.seconds for r in rs if r), 3),
                                     "counters": _counters([r for r in rs if r])}
-    _finalize(stage, out, rejects, results, record, opts, t0, phase_stats)
+    try:
+        _finalize(stage, out, rejects, results, record, opts, t0, phase_stats)
+    except Exception:
+        # Concurrent --task slices (a Slurm array) can both find the last phase done and finalize
+        # together; the loser may find its temporary manifest or _work gone. The winner's output
+        # is complete and the same, so that is success, not an error.
+        if opts.task is None or not mf.is_complete(out):
+            raise
+        log.info(f"{stage.name}: {out.uri} was completed by another slice")
+        return _summary_from_manifest(stage, out, mf.read_manifest(out) or {}, len(tasks), time.monotonic() - t0)
     _add_totals(summary, results)
     summary.complete = True
     summary.seconds = round(time.monotonic() - t0, 3)
@@ -604,9 +620,10 @@ def _finalize(stage: Stage, out: Location, rejects: Location | None, results: li
         "seconds": round(time.monotonic() - t0, 3),
         "lineage": mf.lineage_of(parent),
     } | ({"phases": phase_stats} if phase_stats else {}) | extra
-    _remove_tmp_files(out)
+    started_ns = time.time_ns() - int((time.monotonic() - t0) * 1e9)
+    _remove_tmp_files(out, started_ns)
     if rejects is not None:
-        _remove_tmp_files(rejects)
+        _remove_tmp_files(rejects, started_ns)
         rej_manifest = dict(manifest, kind="rejects")
         mf.write_manifest(rejects, rej_manifest)
         mf.write_success(rejects)

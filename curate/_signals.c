@@ -655,6 +655,28 @@ static int gopher(const uint32_t *c, size_t n, const Toks *t, double *o) {
     return 0;
 }
 
+/* Segments of c[a, b) split at runs of at least min_nl newlines (re.split(r"\n{min_nl,}")), each
+ * counted as a duplicate or not; every run is skipped whole, so a shorter one never splits. */
+static int split_dups(Work *w, const uint32_t *c, size_t a, size_t b, size_t min_nl, size_t n, Dup *d,
+                      int64_t *nseg) {
+    if (table_reset(&w->tb, (n >> 4) + 16) < 0) return -1;
+    d->dups = d->chars = 0;
+    *nseg = 0;
+    size_t ps = a, i = a;
+    while (i < b) {
+        if (c[i] != '\n') { i++; continue; }
+        size_t j = i;
+        while (j < b && c[j] == '\n') j++;
+        if (j - i >= min_nl) {
+            dup_add(&w->tb, c, ps, i, d, (*nseg)++);
+            ps = j;
+        }
+        i = j;
+    }
+    dup_add(&w->tb, c, ps, b, d, (*nseg)++);
+    return 0;
+}
+
 static int repetition(const uint32_t *c, size_t n, const Toks *t, Work *w, double *o) {
     if (n == 0) {
         for (int k = R_PARA; k <= R_DUP10; k++) o[k] = NAN;
@@ -665,38 +687,13 @@ static int repetition(const uint32_t *c, size_t n, const Toks *t, Work *w, doubl
     size_t a = 0, b = n;
     while (a < b && is_space(c[a])) a++;
     while (b > a && is_space(c[b - 1])) b--;
-    if (table_reset(&w->tb, (n >> 4) + 16) < 0) return -1;
-    Dup d = {0, 0};
-    int64_t nseg = 0;
-    size_t ps = a, i = a;
-    while (1) {
-        if (i >= b) { dup_add(&w->tb, c, ps, b, &d, nseg++); break; }
-        if (c[i] == '\n' && i + 1 < b && c[i + 1] == '\n') {
-            size_t j = i;
-            while (j < b && c[j] == '\n') j++;
-            dup_add(&w->tb, c, ps, i, &d, nseg++);
-            ps = i = j;
-            continue;
-        }
-        i++;
-    }
+    Dup d;
+    int64_t nseg;
+    if (split_dups(w, c, a, b, 2, n, &d, &nseg) < 0) return -1;
     o[R_PARA] = (double)d.dups / (double)nseg;
     o[R_PARA_CHAR] = (double)d.chars / len;
     /* lines: re.split("\n+", text) */
-    if (table_reset(&w->tb, (n >> 4) + 16) < 0) return -1;
-    d.dups = d.chars = 0; nseg = 0;
-    ps = i = 0;
-    while (1) {
-        if (i >= n) { dup_add(&w->tb, c, ps, n, &d, nseg++); break; }
-        if (c[i] == '\n') {
-            size_t j = i;
-            while (j < n && c[j] == '\n') j++;
-            dup_add(&w->tb, c, ps, i, &d, nseg++);
-            ps = i = j;
-            continue;
-        }
-        i++;
-    }
+    if (split_dups(w, c, 0, n, 1, n, &d, &nseg) < 0) return -1;
     o[R_LINE] = (double)d.dups / (double)nseg;
     o[R_LINE_CHAR] = (double)d.chars / len;
     /* n-grams: prefix hashes over the words joined by ' ' (top n-grams) and by '' (duplicated n-grams) */

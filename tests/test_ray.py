@@ -234,6 +234,8 @@ def test_progress_streams_back_to_the_driver(ray_driver, inputs, tmp_path):
     total = int(lines[-1][1])
     assert total > 1 and int(lines[-1][0]) == total
     assert any(0 < int(done) < total and docs != "0" for done, _, docs in lines), lines  # mid-run, with rows
+    rows = sum(pq.read_metadata(f).num_rows for f in (tmp_path / "ray").glob("*.parquet"))
+    assert lines[-1][2] == f"{rows:,}", lines  # every task's rows counted by the time it is done
 
 
 def test_bad_data_fails_the_stage_with_the_local_error(ray_driver, tmp_path):

@@ -91,9 +91,13 @@ class _Sender:
         if time.monotonic() - self.last >= FLUSH_S:
             self.flush()
 
-    def flush(self) -> None:
+    def flush(self, wait: bool = False) -> None:
         if self.rows or self.nbytes:
-            self.sink.add.remote(self.rows, self.nbytes)
+            ref = self.sink.add.remote(self.rows, self.nbytes)
+            if wait:  # a task's last rows are counted before its result is: the driver never lags behind
+                import ray
+
+                ray.get(ref)
         self.rows = self.nbytes = 0
         self.last = time.monotonic()
 
@@ -136,7 +140,7 @@ def run_task(token: str, stage_box: list, phase, last: bool, task, out, rejects,
     try:
         return ex._run_one(stage, phase, last, task, out, rejects, send)
     finally:
-        send.flush()
+        send.flush(wait=True)
 
 
 # ---- driver side -------------------------------------------------------------------------

@@ -15,12 +15,9 @@ import json
 import os
 import re
 import select
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -28,61 +25,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from curate.run.ray_local import RAY_ENV, LocalRay, free_port
 from tests.conftest import curate_proc, run, shard_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
-# Token auth (the default of new local Ray clusters) needs the driver to hold the token; a
-# throwaway loopback cluster does without, and the test leaves no ~/.ray/auth_token behind.
-RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _spare_ports() -> list[str]:
-    """Free ports for what Ray otherwise binds at fixed numbers (8265, 52365, metrics): two
-    clusters on one machine, e.g. two test runs at once, would collide there. (The Ray Client
-    server's 10001 is not started without ray[client].)"""
-    return [x for opt in ("--dashboard-port", "--dashboard-agent-listen-port", "--metrics-export-port")
-            for x in (opt, str(_free_port()))]
-
-
 @pytest.fixture(scope="module")
 def ray_address(tmp_path_factory):
-    port = _free_port()
-    log = tmp_path_factory.mktemp("ray") / "head.log"
-    # Its own temp dir (short: Ray's socket paths must fit in 107 bytes), so that nothing of this
-    # cluster, e.g. /tmp/ray/ray_current_cluster, outlives the test.
-    temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")
-    ray_bin = Path(sys.executable).parent / "ray"
-    with open(log, "wb") as f:
-        head = subprocess.Popen(
-            [str(ray_bin), "start", "--head", "--block", "--num-cpus", "2", "--port", str(port),
-             "--node-ip-address", "127.0.0.1", "--include-dashboard", "false", "--disable-usage-stats",
-             *_spare_ports(), "--temp-dir", temp],
-            env=dict(os.environ, **RAY_ENV), stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+    head = LocalRay(2, log=tmp_path_factory.mktemp("ray") / "head.log", timeout=60)
     try:
-        t0 = time.time()
-        while True:
-            assert head.poll() is None, f"ray start failed: {log.read_text()[-2000:]}"
-            assert time.time() - t0 < 60, "ray start --head did not come up in 60 s"
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.2)
-        yield f"127.0.0.1:{port}"
+        yield head.address
     finally:
-        # The head, the GCS, the raylet and their workers share the group; nothing of them is kept.
-        try:
-            os.killpg(head.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass  # it failed to start
-        head.wait()
-        shutil.rmtree(temp, ignore_errors=True)
+        head.stop()
 
 
 # One long-lived driver for the byte-for-byte comparisons: it joins the cluster once and runs each
@@ -262,7 +215,7 @@ def test_bad_data_fails_the_stage_with_the_local_error(ray_driver, tmp_path):
 
 def test_unreachable_address_and_stdout_are_clean_errors_before_any_work(sample_dataset, tmp_path):
     out = tmp_path / "out"
-    r = curate_proc("export", sample_dataset, out, "--executor", "ray", "--ray-address", f"127.0.0.1:{_free_port()}")
+    r = curate_proc("export", sample_dataset, out, "--executor", "ray", "--ray-address", f"127.0.0.1:{free_port()}")
     assert r.returncode == 2 and "cannot reach the Ray cluster" in r.stderr.decode(), r.stderr.decode()
     assert not out.exists(), "work started before the executor was known to be usable"
     r = run("export", sample_dataset, out, "--ray-address", "127.0.0.1:1")
@@ -400,7 +353,7 @@ def test_s3_in_and_out_through_ray(ray_address, sample_raw, sample_dataset, tmp_
     moto_server = pytest.importorskip("moto.server")
     import pyarrow.fs as pafs
 
-    port = _free_port()
+    port = free_port()
     server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:

@@ -29,8 +29,6 @@ import json
 import os
 import platform
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,11 +36,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from curate.run.ray_local import RAY_ENV, LocalRay
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 DATA = HERE / "data"
 BIN = Path(sys.executable).parent
-RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
 
 JOBS = {
     # name: (stage args before IN, input, stage args after OUT)
@@ -54,49 +53,6 @@ JOBS = {
 DESCRIBE = {"dedup": "dedup minhash, 1GB corpus (381,063 docs, 9 shards)",
             "score": "score --kenlm (213 MB 4-gram), 100MB corpus (38,496 docs, 8 shards)",
             "tiny": "export, the sample (2,539 docs, 10 shards)"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _spare_ports() -> list[str]:
-    """Free ports for what Ray otherwise binds at fixed numbers (8265, 52365, metrics): two
-    clusters on one machine, e.g. two test runs at once, would collide there. (The Ray Client
-    server's 10001 is not started without ray[client].)"""
-    return [x for opt in ("--dashboard-port", "--dashboard-agent-listen-port", "--metrics-export-port")
-            for x in (opt, str(_free_port()))]
-
-
-class Cluster:
-    """`ray start --head --block --num-cpus K` in its own process group and temp dir."""
-
-    def __init__(self, cpus: int):
-        self.port = _free_port()
-        self.temp = tempfile.mkdtemp(prefix="rayb", dir="/tmp")
-        self.proc = subprocess.Popen(
-            [str(BIN / "ray"), "start", "--head", "--block", "--num-cpus", str(cpus), "--port", str(self.port),
-             "--node-ip-address", "127.0.0.1", "--include-dashboard", "false", "--disable-usage-stats",
-             *_spare_ports(),
-             "--temp-dir", self.temp], env=dict(os.environ, **RAY_ENV), stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, start_new_session=True)
-        t0 = time.time()
-        while True:
-            if self.proc.poll() is not None or time.time() - t0 > 120:
-                raise RuntimeError("ray start --head failed")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.2)
-        self.address = f"127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
-        shutil.rmtree(self.temp, ignore_errors=True)
 
 
 def _shards(d: Path) -> dict[str, bytes]:
@@ -125,7 +81,7 @@ def bench(jobs: dict[str, int], work: Path) -> dict:
     clusters = {}
     try:
         for k in (1, 2):
-            clusters[k] = Cluster(k)
+            clusters[k] = LocalRay(k)
         for job, reps in jobs.items():
             pre, src, post = JOBS[job]
             ref = None

@@ -22,9 +22,7 @@ import gzip
 import json
 import platform
 import shutil
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +32,7 @@ import pyarrow.parquet as pq
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
-from measure import measure  # noqa: E402
+from measure import interleaved, ratio, save, timing  # noqa: E402
 
 DATA = HERE / "data"
 WORK = DATA / "_dsir_runs"
@@ -128,42 +126,25 @@ def main() -> None:
                        "--overwrite", "-q", "--progress", "none"],
         "data-selection": [str(PEERS), str(peer_py), str(raw), str(target), str(runs / "ds-cache")],
     }
-    times: dict[str, list[dict]] = {k: [] for k in cmds}
-    names = list(cmds)
-    for rep in range(a.reps):
-        for name in names[rep % len(names):] + names[:rep % len(names)]:  # the order rotates
-            argv = cmds[name]
-            if name == "data-selection":
-                shutil.rmtree(runs / "ds-cache", ignore_errors=True)  # it would reuse its weights
-            r = measure(argv, runs, ROOT)
-            times[name].append(r)
-            print(f"rep {rep} {name}: {r['wall_s']:.2f} s wall, {r['cpu_s']:.2f} s cpu", file=sys.stderr)
+    def before(name: str) -> None:
+        if name == "data-selection":
+            shutil.rmtree(runs / "ds-cache", ignore_errors=True)  # it would reuse its weights
+
+    times = interleaved(cmds, a.reps, runs, ROOT, before)
     ours = pq.read_table(runs / "curate", columns=["dsir_logratio"]).column(0).to_numpy()
     theirs = np.load(runs / "ds-cache" / "all.npy")
-    med = {k: statistics.median(r["wall_s"] for r in v) for k, v in times.items()}
-
-    def ratio(slow: str, fast: str, key: str = "wall_s") -> float:
-        """Median over repetitions of slow / fast within each repetition."""
-        return round(statistics.median(s[key] / f[key] for s, f in zip(times[slow], times[fast], strict=True)), 2)
-
-    cpu = {k: statistics.median(r["cpu_s"] for r in v) for k, v in times.items()}
     peer_split = json.loads(times["data-selection"][-1]["stdout"])
     report = {
         "corpus": str(raw.relative_to(ROOT)), "rows": rows, "text_mb": round(text_bytes / 1e6, 1),
         "target": str(target.relative_to(ROOT)), "reps": a.reps, "machine": platform.processor() or platform.machine(),
-        "wall_s": {k: round(v, 2) for k, v in med.items()}, "cpu_s": {k: round(v, 2) for k, v in cpu.items()},
-        "mb_per_s": {k: round(text_bytes / 1e6 / v, 2) for k, v in med.items()},
-        "speedup_vs_data_selection": ratio("data-selection", "curate -j1"),
-        "speedup_vs_data_selection_cpu": ratio("data-selection", "curate -j1", "cpu_s"),
-        "curate_vs_read": ratio("pyarrow read", "curate -j1"),
-        "per_rep": {k: [{"wall_s": round(r["wall_s"], 2), "cpu_s": round(r["cpu_s"], 2)} for r in v] for k, v in times.items()},
+        **timing(times, text_bytes),
+        "speedup_vs_data_selection": ratio(times, "data-selection", "curate -j1"),
+        "speedup_vs_data_selection_cpu": ratio(times, "data-selection", "curate -j1", "cpu_s"),
+        "curate_vs_read": ratio(times, "pyarrow read", "curate -j1"),
         "data_selection_fit_score_s": {k: round(v, 2) for k, v in peer_split.items() if k.endswith("_s")},
         "spearman": round(spearman(ours, theirs), 6), "max_abs_diff": float(np.max(np.abs(ours - theirs))),
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "dsir.json").write_text(json.dumps(report, indent=1) + "\n")
-    print(json.dumps(report, indent=1))
+    save(RESULTS, "dsir", report)
 
 
 if __name__ == "__main__":

@@ -22,9 +22,7 @@ import argparse
 import gzip
 import json
 import platform
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import pyarrow.compute as pc
@@ -34,7 +32,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 from bench_dsir import WORK, make_inputs  # noqa: E402
-from measure import measure  # noqa: E402
+from measure import interleaved, ratio, save, timing  # noqa: E402
 
 RESULTS = HERE / "results"
 PY = ROOT / ".venv" / "bin" / "python"
@@ -93,39 +91,20 @@ def main() -> None:
         "curate -j1": [str(CURATE), "score", str(raw), str(runs / "curate"), "--fasttext", str(model),
                        "--fasttext-name", "kind", "-j", "1", "--overwrite", "-q", "--progress", "none"],
     }
-    times: dict[str, list[dict]] = {k: [] for k in cmds}
-    names = list(cmds)
-    for rep in range(a.reps):
-        for name in names[rep % len(names):] + names[:rep % len(names)]:  # the order rotates
-            argv = cmds[name]
-            r = measure(argv, runs, ROOT)
-            times[name].append(r)
-            print(f"rep {rep} {name}: {r['wall_s']:.2f} s wall, {r['cpu_s']:.2f} s cpu", file=sys.stderr)
+    times = interleaved(cmds, a.reps, runs, ROOT)
     ours = pq.read_table(runs / "curate", columns=["kind_label"]).column(0).to_pylist()
     theirs = (runs / "loop-labels.txt").read_text().split("\n")[:-1]
-    med = {k: statistics.median(r["wall_s"] for r in v) for k, v in times.items()}
-
-    def ratio(slow: str, fast: str, key: str = "wall_s") -> float:
-        """Median over repetitions of slow / fast within each repetition."""
-        return round(statistics.median(s[key] / f[key] for s, f in zip(times[slow], times[fast], strict=True)), 2)
-
-    cpu = {k: statistics.median(r["cpu_s"] for r in v) for k, v in times.items()}
     report = {
         "corpus": str(raw.relative_to(ROOT)), "rows": len(ours), "text_mb": round(text_bytes / 1e6, 1),
         "model": {"dim": 16, "wordNgrams": 2, "bytes": model.stat().st_size}, "reps": a.reps,
         "machine": platform.processor() or platform.machine(),
-        "wall_s": {k: round(v, 2) for k, v in med.items()}, "cpu_s": {k: round(v, 2) for k, v in cpu.items()},
-        "mb_per_s": {k: round(text_bytes / 1e6 / v, 2) for k, v in med.items()},
-        "curate_vs_direct_loop": ratio("direct loop", "curate -j1"),
-        "curate_vs_direct_loop_cpu": ratio("direct loop", "curate -j1", "cpu_s"),
-        "curate_vs_read": ratio("pyarrow read", "curate -j1"),
-        "per_rep": {k: [{"wall_s": round(r["wall_s"], 2), "cpu_s": round(r["cpu_s"], 2)} for r in v] for k, v in times.items()},
+        **timing(times, text_bytes),
+        "curate_vs_direct_loop": ratio(times, "direct loop", "curate -j1"),
+        "curate_vs_direct_loop_cpu": ratio(times, "direct loop", "curate -j1", "cpu_s"),
+        "curate_vs_read": ratio(times, "pyarrow read", "curate -j1"),
         "label_agreement": sum(x == y for x, y in zip(ours, theirs, strict=True)) / max(len(ours), 1),
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "fasttext.json").write_text(json.dumps(report, indent=1) + "\n")
-    print(json.dumps(report, indent=1))
+    save(RESULTS, "fasttext", report)
 
 
 if __name__ == "__main__":

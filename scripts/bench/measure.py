@@ -3,8 +3,11 @@ process tree (pool workers and child programs such as lmplz included), polled fr
 
 from __future__ import annotations
 
+import json
 import os
+import statistics
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -81,3 +84,41 @@ def measure(argv: list[str], runs: Path, cwd: Path, env: dict | None = None, int
     polled = sum(ticks.values()) / os.sysconf("SC_CLK_TCK")
     return {"wall_s": wall, "cpu_s": max(ru.ru_utime + ru.ru_stime, polled), "rss_peak": peak[0],
             "stdout": out.decode(errors="replace")}
+
+
+def interleaved(cmds: dict[str, list[str]], reps: int, runs: Path, cwd: Path, before=None) -> dict[str, list[dict]]:
+    """Each repetition runs every command once, the order rotating (no contender always goes
+    first); before(name), if given, runs ahead of each. Returns the results per command."""
+    times: dict[str, list[dict]] = {k: [] for k in cmds}
+    names = list(cmds)
+    for rep in range(reps):
+        for name in names[rep % len(names):] + names[:rep % len(names)]:
+            if before:
+                before(name)
+            r = measure(cmds[name], runs, cwd)
+            times[name].append(r)
+            print(f"rep {rep} {name}: {r['wall_s']:.2f} s wall, {r['cpu_s']:.2f} s cpu", file=sys.stderr)
+    return times
+
+
+def ratio(times: dict[str, list[dict]], slow: str, fast: str, key: str = "wall_s") -> float:
+    """Median over repetitions of slow / fast within each repetition."""
+    return round(statistics.median(s[key] / f[key] for s, f in zip(times[slow], times[fast], strict=True)), 2)
+
+
+def timing(times: dict[str, list[dict]], text_bytes: int) -> dict:
+    """Median wall and CPU seconds, MB of text per second, and every repetition's figures."""
+    med = {k: statistics.median(r["wall_s"] for r in v) for k, v in times.items()}
+    cpu = {k: statistics.median(r["cpu_s"] for r in v) for k, v in times.items()}
+    return {"wall_s": {k: round(v, 2) for k, v in med.items()}, "cpu_s": {k: round(v, 2) for k, v in cpu.items()},
+            "mb_per_s": {k: round(text_bytes / 1e6 / v, 2) for k, v in med.items()},
+            "per_rep": {k: [{"wall_s": round(r["wall_s"], 2), "cpu_s": round(r["cpu_s"], 2)} for r in v]
+                        for k, v in times.items()}}
+
+
+def save(results: Path, name: str, report: dict) -> None:
+    """The report as results/NAME.json, and on stdout."""
+    report["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    results.mkdir(exist_ok=True)
+    (results / f"{name}.json").write_text(json.dumps(report, indent=1) + "\n")
+    print(json.dumps(report, indent=1))

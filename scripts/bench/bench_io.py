@@ -40,7 +40,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +47,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import make_corpus  # noqa: E402
+from measure import measure as _measure  # noqa: E402
 
 ROOT = make_corpus.ROOT
 RESULTS = HERE / "results"
@@ -59,62 +59,12 @@ INGEST_TARGET = 0.5  # curate >= 50% of pyarrow, per worker
 RSS_GROWTH_TARGET = 0.20  # peak RSS on the big corpus <= 120% of the small one
 
 
-# ---- measuring one process tree ----------------------------------------------------------
-
-
-def _children_map() -> dict[int, list[int]]:
-    kids: dict[int, list[int]] = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        ppid = int(stat[stat.rindex(b")") + 2 :].split()[1])
-        kids.setdefault(ppid, []).append(int(name))
-    return kids
-
-
-def _tree_rss(pid: int) -> int:
-    kids = _children_map()
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
-        todo.extend(kids.get(p, ()))
-        try:
-            with open(f"/proc/{p}/statm", "rb") as f:
-                total += int(f.read().split()[1]) * PAGE
-        except (OSError, IndexError, ValueError):
-            pass
-    return total
-
-
-def measure(argv: list[str], interval: float = 0.05) -> dict:
-    """Run argv; wall seconds, CPU seconds (of it and its reaped children), peak RSS."""
-    err = RUNS / ".stderr"
-    with open(err, "wb") as ef:
-        t0 = time.perf_counter()
-        p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=ef, cwd=ROOT)
-        peak = [0]
-        done = threading.Event()
-
-        def poll() -> None:
-            while not done.is_set():
-                peak[0] = max(peak[0], _tree_rss(p.pid))
-                done.wait(interval)
-
-        th = threading.Thread(target=poll, daemon=True)
-        th.start()
-        _, status, ru = os.wait4(p.pid, 0)
-        wall = time.perf_counter() - t0
-        done.set()
-        th.join()
-    p.returncode = os.waitstatus_to_exitcode(status)
-    if p.returncode != 0:
-        raise SystemExit(f"bench_io: failed ({p.returncode}): {' '.join(argv)}\n{err.read_text()[-3000:]}")
-    return {"wall_s": wall, "cpu_s": ru.ru_utime + ru.ru_stime, "tree_rss_peak": peak[0], "maxrss_kernel": ru.ru_maxrss * 1024}
+def measure(argv: list[str]) -> dict:
+    """Wall and CPU seconds and peak RSS of argv's process tree (scripts/bench/measure.py)."""
+    try:
+        return _measure(argv, RUNS, ROOT, interval=0.05)
+    except RuntimeError as e:
+        raise SystemExit(f"bench_io: {e}") from None
 
 
 # ---- contenders --------------------------------------------------------------------------
@@ -211,7 +161,7 @@ def run_interleaved(contenders: list[Contender], reps: int, label: str) -> None:
             shutil.rmtree(out, ignore_errors=True)
             os.sync()  # settle write-back now, outside the timed region of the next contender
             print(f"  {label} rep {rep + 1}/{reps}  {c.key:34s} {r['wall_s']:7.2f} s  "
-                  f"{c.nbytes / r['wall_s'] / 1e6:7.1f} MB/s  tree RSS {r['tree_rss_peak'] / 2**20:6.0f} MiB  load {r['load1']:.1f}",
+                  f"{c.nbytes / r['wall_s'] / 1e6:7.1f} MB/s  tree RSS {r['rss_peak'] / 2**20:6.0f} MiB  load {r['load1']:.1f}",
                   file=sys.stderr, flush=True)
 
 
@@ -243,7 +193,7 @@ def throughput_table(cs: list[Contender], by: dict, title: str) -> list[str]:
         ratio = f"{paired_ratio(c, ref):.2f}" if ref is not None else "-"
         cpu = f"{c.median('cpu_s'):.1f}" if c.jobs == 1 else "-"
         lines.append(f"| {_WHAT[c.op]} | {c.who} | {c.jobs} | {c.median('wall_s'):.2f} | {c.mbps():.1f} | {cpu} | {ratio} | "
-                     f"{_mib(c.median('tree_rss_peak'))} |")
+                     f"{_mib(c.median('rss_peak'))} |")
     lines.append("")
     phase = cs[0].phase
     for op in _WHAT:
@@ -290,13 +240,13 @@ def report(thr: list[Contender], rss: list[Contender], meta: dict) -> tuple[str,
                   "|---|---|---:|---:|---:|---:|---:|---:|"]
         for c in rss:
             lines.append(f"| {c.fmt} | {c.corpus} | {meta['shards'].get(c.corpus, '?')} | {c.nbytes / 1e6:.0f} | {c.median('wall_s'):.1f} | "
-                         f"{c.mbps():.1f} | {_mib(c.median('tree_rss_peak'))} | {_mib(c.median('maxrss_kernel'))} |")
+                         f"{c.mbps():.1f} | {_mib(c.median('rss_peak'))} | {_mib(c.median('maxrss_kernel'))} |")
         lines.append("")
         sizes = meta["rss_sizes"]
         if len(sizes) >= 2:
             for fmt in ("parquet", "jsonl.zst"):
                 small, big = by[f"rss:{fmt}-{sizes[0]}"], by[f"rss:{fmt}-{sizes[-1]}"]
-                g = big.median("tree_rss_peak") / small.median("tree_rss_peak") - 1
+                g = big.median("rss_peak") / small.median("rss_peak") - 1
                 gk = big.median("maxrss_kernel") / small.median("maxrss_kernel") - 1
                 verdict[f"rss {fmt} {sizes[0]} -> {sizes[-1]}"] = {"growth": round(g, 3), "growth_kernel_maxrss": round(gk, 3),
                                                                   "target": RSS_GROWTH_TARGET, "met": g <= RSS_GROWTH_TARGET}

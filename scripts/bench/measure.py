@@ -83,7 +83,7 @@ def measure(argv: list[str], runs: Path, cwd: Path, env: dict | None = None, int
     # take the kernel's figure when it is larger
     polled = sum(ticks.values()) / os.sysconf("SC_CLK_TCK")
     return {"wall_s": wall, "cpu_s": max(ru.ru_utime + ru.ru_stime, polled), "rss_peak": peak[0],
-            "stdout": out.decode(errors="replace")}
+            "maxrss_kernel": ru.ru_maxrss * 1024, "stdout": out.decode(errors="replace")}
 
 
 def interleaved(cmds: dict[str, list[str]], reps: int, runs: Path, cwd: Path, before=None) -> dict[str, list[dict]]:

@@ -733,6 +733,112 @@ static PyObject *py_union_find(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* ---- audit: near duplicates within a MinHash sample ----------------------------------------- */
+
+/* Stable LSD radix sort of (key, index) by key: ties keep index order, as numpy's stable argsort. */
+static void radix_sort_kv(uint64_t *k, int64_t *v, uint64_t *k2, int64_t *v2, size_t n) {
+    uint64_t *sk = k, *dk = k2, *tk; int64_t *sv = v, *dv = v2, *tv; size_t cnt[256];
+    for (int sh = 0; sh < 64; sh += 8) {
+        memset(cnt, 0, sizeof cnt);
+        for (size_t i = 0; i < n; i++) cnt[(sk[i] >> sh) & 255]++;
+        if (cnt[(sk[0] >> sh) & 255] == n) continue;  /* one digit value: the pass would change nothing */
+        size_t s = 0;
+        for (int d = 0; d < 256; d++) { size_t c = cnt[d]; cnt[d] = s; s += c; }
+        for (size_t i = 0; i < n; i++) { size_t q = cnt[(sk[i] >> sh) & 255]++; dk[q] = sk[i]; dv[q] = sv[i]; }
+        tk = sk; sk = dk; dk = tk; tv = sv; sv = dv; dv = tv;
+    }
+    if (sk != k) { memcpy(k, sk, n * 8); memcpy(v, sv, n * 8); }
+}
+
+static inline int64_t uf_find(int64_t *p, int64_t x) {
+    while (p[x] != x) { p[x] = p[p[x]]; x = p[x]; }
+    return x;
+}
+
+/* near_in_sample(sig uint32[n*K], K, bk uint64[n*bands], bands, window, threshold, parent int64[n])
+ * -> pairs found. The in-sample check of curate.audit.report, band after band: documents with equal
+ * band keys, up to `window` apart in the key order (stable), are a candidate pair unless already in
+ * one component (as of the band's start); a candidate is accepted when its signatures agree on
+ * >= 16 of the first min(32, K) values and on >= threshold * K of all (a pair refused in one band
+ * is refused again in the next: no list of refused pairs is needed for the same result).
+ * Accepted pairs of a band are joined after the band (parent: roots are smallest indices,
+ * flattened at the end); the count returned is the accepted pairs summed over the bands. */
+static PyObject *py_near_in_sample(PyObject *self, PyObject *args) {
+    PyObject *psig, *pbk, *ppar; Py_ssize_t K, bands, window; double thr;
+    if (!PyArg_ParseTuple(args, "OnOnndO", &psig, &K, &pbk, &bands, &window, &thr, &ppar)) return NULL;
+    if (K < 1 || bands < 1 || window < 1) { PyErr_SetString(PyExc_ValueError, "K, bands and window must be >= 1"); return NULL; }
+    Py_buffer sb, kb, pb;
+    if (PyObject_GetBuffer(psig, &sb, PyBUF_SIMPLE) < 0) return NULL;
+    if (PyObject_GetBuffer(pbk, &kb, PyBUF_SIMPLE) < 0) { PyBuffer_Release(&sb); return NULL; }
+    if (PyObject_GetBuffer(ppar, &pb, PyBUF_WRITABLE) < 0) { PyBuffer_Release(&kb); PyBuffer_Release(&sb); return NULL; }
+    Py_ssize_t n = pb.len / 8;
+    if (sb.len < n * K * 4 || kb.len < n * bands * 8) {
+        PyBuffer_Release(&pb); PyBuffer_Release(&kb); PyBuffer_Release(&sb);
+        PyErr_SetString(PyExc_ValueError, "near_in_sample: sig or bk smaller than n rows"); return NULL;
+    }
+    const uint32_t *sig = (const uint32_t *)sb.buf; const uint64_t *bk = (const uint64_t *)kb.buf;
+    int64_t *p = (int64_t *)pb.buf;
+    int64_t found = 0; int failed = 0;
+    Py_ssize_t first = K < 32 ? K : 32;
+    Py_BEGIN_ALLOW_THREADS
+    size_t N = (size_t)n, ecap = 0, ne = 0;
+    uint64_t *key = (uint64_t *)malloc(N * 8 + 8), *key2 = (uint64_t *)malloc(N * 8 + 8);
+    int64_t *idx = (int64_t *)malloc(N * 8 + 8), *idx2 = (int64_t *)malloc(N * 8 + 8), *ea = NULL, *eb = NULL;
+    uint8_t *fp = (uint8_t *)calloc(N * 32 + 32, 1);  /* 0-padded past `first` values: padding agrees */
+    if (!key || !key2 || !idx || !idx2 || !fp) failed = 1;
+    for (size_t i = 0; i < N && !failed; i++)
+        for (Py_ssize_t k = 0; k < first; k++) fp[i * 32 + (size_t)k] = (uint8_t)sig[i * (size_t)K + (size_t)k];
+    for (size_t i = 0; i < N; i++) p[i] = (int64_t)i;
+    for (Py_ssize_t j = 0; j < bands && !failed && N > 1; j++) {
+        for (size_t i = 0; i < N; i++) { key[i] = bk[i * (size_t)bands + (size_t)j]; idx[i] = (int64_t)i; }
+        radix_sort_kv(key, idx, key2, idx2, N);
+        ne = 0;
+        for (size_t g = 0; g < N && !failed;) {
+            size_t h = g + 1;
+            while (h < N && key[h] == key[g]) h++;
+            for (size_t x = g; x + 1 < h && !failed; x++) {
+                for (size_t y = x + 1; y < h && y <= x + (size_t)window; y++) {
+                    int64_t a = idx[x], b = idx[y];
+                    if (uf_find(p, a) == uf_find(p, b)) continue;
+                    /* the low bytes of the first values agree wherever the values do: most pairs
+                     * below the first look are refused on these 32 bytes per document (cached),
+                     * without reading their signatures */
+                    const uint8_t *fa = fp + (size_t)a * 32, *fb = fp + (size_t)b * 32;
+                    int close = 0;
+                    for (int k = 0; k < 32; k++) close += fa[k] == fb[k];
+                    if (close < 16) continue;
+                    const uint32_t *sa = sig + (size_t)a * K, *sbb = sig + (size_t)b * K;
+                    Py_ssize_t same = 0, k = 0;
+                    for (; k < first; k++) same += sa[k] == sbb[k];
+                    if (same < 16) continue;
+                    for (; k < K; k++) same += sa[k] == sbb[k];
+                    if ((double)same < thr * (double)K) continue;
+                    if (ne == ecap) {
+                        size_t nc = ecap ? 2 * ecap : 4096;
+                        int64_t *na = (int64_t *)realloc(ea, nc * 8), *nb = na ? (int64_t *)realloc(eb, nc * 8) : NULL;
+                        if (na) ea = na;
+                        if (!na || !nb) { failed = 1; break; }
+                        eb = nb; ecap = nc;
+                    }
+                    ea[ne] = a; eb[ne] = b; ne++;
+                }
+            }
+            g = h;
+        }
+        found += (int64_t)ne;
+        for (size_t e = 0; e < ne; e++) {  /* as union_find: the smaller root wins */
+            int64_t x = uf_find(p, ea[e]), y = uf_find(p, eb[e]);
+            if (x < y) p[y] = x; else if (y < x) p[x] = y;
+        }
+    }
+    for (size_t i = 0; i < N; i++) p[i] = p[p[i]];
+    free(key); free(key2); free(idx); free(idx2); free(ea); free(eb); free(fp);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&pb); PyBuffer_Release(&kb); PyBuffer_Release(&sb);
+    if (failed) return PyErr_NoMemory();
+    return PyLong_FromLongLong(found);
+}
+
 static PyMethodDef methods[] = {
     {"normalize", py_normalize, METH_VARARGS, "Simple or whitespace normalisation of each string (see source)."},
     {"union_find", py_union_find, METH_VARARGS, "Connected components: root = smallest node index."},
@@ -742,6 +848,7 @@ static PyMethodDef methods[] = {
     {"band_keys", py_band_keys, METH_VARARGS, "LSH band keys of MinHash signatures."},
     {"shingle_sets", py_shingle_sets, METH_VARARGS, "Sorted distinct shingle hashes of every string, concatenated."},
     {"jaccard_pairs", py_jaccard_pairs, METH_VARARGS, "Exact Jaccard of pairs of sorted sets."},
+    {"near_in_sample", py_near_in_sample, METH_VARARGS, "Audit: near-duplicate components within a MinHash sample."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -125,45 +125,14 @@ def _near_in_sample(p: Partial, params: AuditParams) -> dict | None:
     bands, rows = params.num_perm // NEAR_ROWS, NEAR_ROWS
     bk = np.empty((n, bands), np.uint64)
     _native.band_keys(sig, params.num_perm, bands, rows, bk)
-    # Bands one at a time; a candidate pair already joined (through earlier bands) is not checked
-    # again, so a heavily duplicated sample costs about one band's pairs, not 32 bands' worth.
-    parent = np.arange(n, dtype=np.int64)
-    sig32 = np.ascontiguousarray(sig[:, :32])
-    refused = np.empty(0, np.int64)
-    found = 0
-    for j in range(bands):
-        col = bk[:, j]
-        o = np.argsort(col, kind="stable")
-        s = col[o]
-        a_list, b_list = [], []
-        for d in range(1, WINDOW + 1):  # pairs within a group of equal keys, up to WINDOW apart in it
-            same = s[d:] == s[:-d]
-            if not same.any():
-                break
-            a_list.append(o[:-d][same])
-            b_list.append(o[d:][same])
-        if not a_list:
-            continue
-        a, b = np.concatenate(a_list), np.concatenate(b_list)
-        todo = parent[a] != parent[b]
-        a, b = a[todo], b[todo]
-        if not len(a):
-            continue
-        # a pair checked and refused in an earlier band is not checked again
-        code = np.minimum(a, b).astype(np.int64) * n + np.maximum(a, b)
-        pos = np.minimum(np.searchsorted(refused, code), max(len(refused) - 1, 0))
-        fresh = refused[pos] != code if len(refused) else np.ones(len(code), bool)
-        a, b, code = a[fresh], b[fresh], code[fresh]
-        # signature agreement is the MinHash estimate of Jaccard; a first look at 32 values drops
-        # clear misses (below half: a pair at 0.8 falls there with probability ~1e-5)
-        keep = (sig32[a] == sig32[b]).sum(1) >= 16  # (np.count_nonzero with an axis is ~5x slower)
-        idx = np.flatnonzero(keep)
-        for lo in range(0, len(idx), 1 << 15):
-            i = idx[lo:lo + (1 << 15)]
-            keep[i] = (sig[a[i]] == sig[b[i]]).sum(1) >= params.threshold * params.num_perm
-        refused = np.sort(np.concatenate([refused, code[~keep]]), kind="stable")
-        found += int(keep.sum())  # edges that joined or confirmed a cluster (a pair may repeat in a band)
-        _native.union_find(np.ascontiguousarray(a[keep]), np.ascontiguousarray(b[keep]), parent, False, True)
+    # Bands one at a time (in C): pairs of equal band keys up to WINDOW apart in the key order; a
+    # pair already joined (through earlier bands) is not checked again, so a heavily duplicated
+    # sample costs about one band's pairs, not 21 bands' worth. A pair is accepted when its
+    # signatures agree on >= threshold x num_perm values (the MinHash estimate of Jaccard) after a
+    # first look at 32 values drops clear misses (below half: a pair at 0.8 falls there with
+    # probability ~1e-5); pairs_found counts accepted pairs not yet joined at their band's start.
+    parent = np.empty(n, np.int64)
+    found = _native.near_in_sample(sig, params.num_perm, bk, bands, WINDOW, params.threshold, parent)
     sizes = np.bincount(parent, minlength=n)
     sizes = sizes[sizes > 0]
     in_dup = int(sizes[sizes > 1].sum())

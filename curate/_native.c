@@ -839,6 +839,61 @@ static PyObject *py_near_in_sample(PyObject *self, PyObject *args) {
     return PyLong_FromLongLong(found);
 }
 
+/* shingle_hll(offsets, data, wide, char_mode, ngram, seed, p, reg int8[2^p]) -> distinct shingles:
+ * the HyperLogLog registers (datasketch's rule: register = low p bits, rank = 32 - p - bit_length of
+ * the rest + 1) of the 32-bit shingle hashes minhash() uses, and the number of distinct shingles
+ * per string summed (shingle_sets' sizes; a small hash set per string instead of a sort). */
+static PyObject *py_shingle_hll(PyObject *self, PyObject *args) {
+    PyObject *o, *d, *preg; int wide, char_mode, ngram, p; unsigned long long seed;
+    if (!PyArg_ParseTuple(args, "OOppiKiO", &o, &d, &wide, &char_mode, &ngram, &seed, &p, &preg)) return NULL;
+    if (ngram < 1 || p < 4 || p > 16) { PyErr_SetString(PyExc_ValueError, "ngram >= 1 and 4 <= p <= 16"); return NULL; }
+    Strings s; Py_buffer rb;
+    if (get_strings(o, d, wide, &s) < 0) return NULL;
+    if (check_bounds(&s) < 0 || get_out(preg, &rb, (Py_ssize_t)1 << p) < 0) { release_strings(&s); return NULL; }
+    int8_t *reg = (int8_t *)rb.buf;
+    const uint8_t *base = (const uint8_t *)s.data.buf;
+    int64_t total = 0; int failed = 0;
+    Py_BEGIN_ALLOW_THREADS
+    int64_t *starts = NULL; size_t cap = 0, tcap = 0;
+    uint32_t *tv = NULL, *ts = NULL, stamp = 0;  /* slot value, and the string that filled it (+1) */
+    const uint32_t mask = ((uint32_t)1 << p) - 1;
+    for (Py_ssize_t i = 0; i < s.n && !failed; i++) {
+        int64_t lo = off_at(&s, i), hi = off_at(&s, i + 1);
+        const uint8_t *t = base + lo; size_t len = (size_t)(hi - lo);
+        if (!len) continue;
+        if (cap < len + 1) {
+            int64_t *q = (int64_t *)realloc(starts, (len + 1) * sizeof(int64_t));
+            if (!q) { failed = 1; break; }
+            starts = q; cap = len + 1;
+        }
+        size_t nu = unit_starts(t, len, char_mode, starts), m = shingle_count(nu, ngram);
+        if (!m) continue;
+        if (tcap < 2 * m || stamp == UINT32_MAX) {
+            size_t nc = tcap; while (nc < 2 * m) nc = nc ? 2 * nc : 64;
+            free(tv); free(ts);
+            tv = (uint32_t *)malloc(nc * 4); ts = (uint32_t *)calloc(nc, 4);
+            if (!tv || !ts) { failed = 1; break; }
+            tcap = nc; stamp = 0;
+        }
+        stamp++;
+        for (size_t u = 0; u < m; u++) {
+            uint32_t h = (uint32_t)shingle_hash(t, len, starts, nu, u, ngram, char_mode, seed);
+            size_t j = (size_t)(fmix64(h) & (tcap - 1));
+            while (ts[j] == stamp && tv[j] != h) j = (j + 1) & (tcap - 1);
+            if (ts[j] == stamp) continue;  /* seen in this string */
+            ts[j] = stamp; tv[j] = h; total++;
+            uint32_t bits = h >> p;
+            int8_t rank = (int8_t)(32 - p - (bits ? 32 - __builtin_clz(bits) : 0) + 1);
+            if (rank > reg[h & mask]) reg[h & mask] = rank;
+        }
+    }
+    free(starts); free(tv); free(ts);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&rb); release_strings(&s);
+    if (failed) return PyErr_NoMemory();
+    return PyLong_FromLongLong(total);
+}
+
 static PyMethodDef methods[] = {
     {"normalize", py_normalize, METH_VARARGS, "Simple or whitespace normalisation of each string (see source)."},
     {"union_find", py_union_find, METH_VARARGS, "Connected components: root = smallest node index."},
@@ -849,6 +904,7 @@ static PyMethodDef methods[] = {
     {"shingle_sets", py_shingle_sets, METH_VARARGS, "Sorted distinct shingle hashes of every string, concatenated."},
     {"jaccard_pairs", py_jaccard_pairs, METH_VARARGS, "Exact Jaccard of pairs of sorted sets."},
     {"near_in_sample", py_near_in_sample, METH_VARARGS, "Audit: near-duplicate components within a MinHash sample."},
+    {"shingle_hll", py_shingle_hll, METH_VARARGS, "Audit: HyperLogLog registers and distinct counts of shingles."},
     {NULL, NULL, 0, NULL},
 };
 

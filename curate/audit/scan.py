@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 
 from curate import _native, log
 from curate.audit.near import Probe, signatures
-from curate.audit.sketches import BottomK, ExactDup, HeavyHitters, LogHist, hll_registers, row_keys
+from curate.audit.sketches import HLL_P, BottomK, ExactDup, HeavyHitters, LogHist, row_keys
 from curate.io.parquet import iter_batches, open_parquet
 from curate.text.arrow import as_string_array, buffers, normalize, normalize_hash128
 
@@ -164,51 +164,80 @@ def _count_units(hh: HeavyHitters, text: pa.Array, sep: str) -> None:
     hh.add(keys, counts.astype(np.int64), lambda i: parts[int(first[i])].as_py().strip())
 
 
-def _text_work(p: Partial, spec: ShardSpec, text: pa.Array, keys: np.ndarray) -> np.ndarray | None:
-    """Exact figures over every row; the costly ones over the audited rows. Returns word counts
-    of the audited rows (None when tokens come from n_tokens)."""
+def _text_work(p: Partial, spec: ShardSpec, text: pa.Array, keys: np.ndarray) -> tuple[pa.Array, np.ndarray]:
+    """The exact figures over every row; returns the audited rows and their keys."""
     text = as_string_array(text)
     nbytes = pc.binary_length(text).to_numpy(zero_copy_only=False)
     p.text_bytes += int(nbytes.sum())
     p.empty += int(np.count_nonzero(nbytes == 0))
     p.exact.add(normalize_hash128(text, "whitespace")[:, 0])
-    audited = keys <= np.uint64(spec.t_sample)
-    sub = text.filter(pa.array(audited)) if not audited.all() else text
-    chars = pc.utf8_length(sub).to_numpy(zero_copy_only=False)  # characters: over the audited rows
-    p.chars += int(chars.sum())
-    p.chars_hist.add(chars)
-    _moments(p.chars_moments, chars)
-    prm = spec.params
-    words = None
-    if len(sub):
-        simple = normalize(sub, "simple")
-        if not spec.tokens:
-            ws = normalize(sub, "whitespace")
-            words = (pc.count_substring(ws, " ").to_numpy(zero_copy_only=False) + (pc.binary_length(ws).to_numpy(zero_copy_only=False) > 0)).astype(np.int64)
-            p.words += int(words.sum())
-            p.words_hist.add(words)
-            _moments(p.words_moments, words)
-        off, data, wide = buffers(simple)
-        vals, _ = _native.shingle_sets(off, data, wide, False, prm.ngram, SHINGLE_SEED)
-        h = np.frombuffer(vals, np.uint64)
-        p.shingles += len(h)
-        p.hll = hll_registers(h, reg=p.hll)
-        _count_units(p.lines, sub, "\n")
-        _count_units(p.paragraphs, sub, "\n\n")
     if spec.probe:
+        prm = spec.params
         sig, cnt = signatures(text, prm.ngram, prm.num_perm)
         ok = cnt > 0
         p.signed += int(ok.sum())
         _PROBE.add(keys[ok], sig[ok])
-        return words if words is None else (words, audited)
+    audited = keys <= np.uint64(spec.t_sample)
+    if audited.all():
+        return text, keys
+    return text.filter(pa.array(audited)), keys[audited]
+
+
+def _sample_work(p: Partial, spec: ShardSpec, sub: pa.Array, keys: np.ndarray) -> None:
+    """The costly figures over audited rows (a chunk of them, in row order); the row sample's
+    characters and words (nested in the audited rows) go to the quantile columns."""
+    prm = spec.params
+    in_rows = keys <= np.uint64(spec.t_rows)
+    chars = pc.utf8_length(sub).to_numpy(zero_copy_only=False)
+    p.chars += int(chars.sum())
+    p.chars_hist.add(chars)
+    _moments(p.chars_moments, chars)
+    if in_rows.any():
+        p.sample_cols.setdefault("_chars", []).append(chars[in_rows].astype(np.float64))
+    if not len(sub):
+        return
+    simple = normalize(sub, "simple")
+    if not spec.tokens:
+        ws = normalize(sub, "whitespace")
+        words = (pc.count_substring(ws, " ").to_numpy(zero_copy_only=False) + (pc.binary_length(ws).to_numpy(zero_copy_only=False) > 0)).astype(np.int64)
+        p.words += int(words.sum())
+        p.words_hist.add(words)
+        _moments(p.words_moments, words)
+        if in_rows.any():
+            p.sample_cols.setdefault("_words", []).append(words[in_rows].astype(np.float64))
+    off, data, wide = buffers(simple)
+    if p.hll is None:
+        p.hll = np.zeros(1 << HLL_P, np.int8)
+    p.shingles += _native.shingle_hll(off, data, wide, False, prm.ngram, SHINGLE_SEED, HLL_P, p.hll)
+    _count_units(p.lines, sub, "\n")
+    _count_units(p.paragraphs, sub, "\n\n")
     near = keys <= np.uint64(spec.t_near)
-    if near.any():
-        nt = text.filter(pa.array(near))
-        sig, cnt = signatures(nt, prm.ngram, prm.num_perm)
+    if near.any() and not spec.probe:
+        sig, cnt = signatures(sub.filter(pa.array(near)), prm.ngram, prm.num_perm)
         ok = cnt > 0  # an empty text has no shingles and no signature
         p.near_keys.append(keys[near][ok])
         p.near_sigs.append(sig[ok])
-    return words if words is None else (words, audited)
+
+
+class _Queue:
+    """Audited rows waiting for _sample_work: with --sample few rows of a batch are audited, and
+    the costly figures are worked out BATCH_ROWS audited rows at a time (fewer, larger calls)."""
+
+    def __init__(self, p: Partial, spec: ShardSpec):
+        self.p, self.spec, self.texts, self.keys, self.n = p, spec, [], [], 0
+
+    def put(self, sub: pa.Array, keys: np.ndarray, flush: bool) -> None:
+        self.texts.append(sub)
+        self.keys.append(keys)
+        self.n += len(keys)
+        if flush or self.n >= BATCH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.texts:
+            sub = self.texts[0] if len(self.texts) == 1 else pa.concat_arrays(self.texts)
+            _sample_work(self.p, self.spec, sub, np.concatenate(self.keys))
+            self.texts, self.keys, self.n = [], [], 0
 
 
 def _batches(spec: ShardSpec, pf, p: Partial):
@@ -223,30 +252,24 @@ def _batches(spec: ShardSpec, pf, p: Partial):
 def scan_shard(spec: ShardSpec) -> Partial:
     p = Partial()
     pf = open_parquet(spec.loc)
+    queue = _Queue(p, spec)
+    every = spec.t_sample == 2**64 - 1  # every row audited: each batch at once, as read
     start = spec.first_gid
     for b in _batches(spec, pf, p):
         n = b.num_rows
         keys = row_keys(np.arange(start, start + n, dtype=np.uint64), spec.params.seed)
         start += n
         p.rows += n
-        audited = keys <= np.uint64(spec.t_sample)
-        p.audited += int(audited.sum())
+        p.audited += int(np.count_nonzero(keys <= np.uint64(spec.t_sample)))
         in_rows = keys <= np.uint64(spec.t_rows)
-        words = None
         if spec.text:
-            words = _text_work(p, spec, b.column(spec.text), keys)
+            sub, sub_keys = _text_work(p, spec, b.column(spec.text), keys)
+            queue.put(sub, sub_keys, every)
         if in_rows.any():
             p.sample_keys.append(keys[in_rows])
             sel = pa.array(in_rows)
             for c in spec.numeric:
                 p.sample_cols.setdefault(c, []).append(pc.filter(b.column(c), sel).to_numpy(zero_copy_only=False).astype(np.float64))
-            if spec.text:
-                t = as_string_array(b.column(spec.text)).filter(sel)
-                p.sample_cols.setdefault("_chars", []).append(pc.utf8_length(t).to_numpy(zero_copy_only=False).astype(np.float64))
-                if words is not None:
-                    w, aud = words
-                    # the row sample is nested in the audited rows: pick its rows out of the audited ones
-                    p.sample_cols.setdefault("_words", []).append(w[in_rows[aud]].astype(np.float64))
         for c in spec.numeric:
             p.numeric.setdefault(c, NumStats()).add(b.column(c))
         for c in spec.strings:
@@ -261,6 +284,8 @@ def scan_shard(spec: ShardSpec) -> Partial:
                 key = "(null)" if v is None else v
                 cur[key] = cur.get(key, 0) + k
             p.categories[c] = cur if len(cur) <= MAX_CATEGORIES else None
+    queue.flush()
+    p.exact.compact()  # the sort in the worker, not in the parent's merge
     if spec.probe:
         p.near_found = _PROBE.found.copy()
     return p

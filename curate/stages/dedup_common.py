@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curate.errors import InputError, UsageError
+from curate.io.arrays import cast, filter, from_numpy, take, take_or_null, unique
 from curate.io.atomic import commit, needs_rename, tmp_sibling
 from curate.io.location import Location
 
@@ -69,6 +69,8 @@ def priority(batch: pa.RecordBatch, keep: Keep) -> np.ndarray:
     n = batch.num_rows
     if keep.kind == "first":
         return np.zeros(n, np.float64)
+    import pyarrow.compute as pc  # only these policies need it; see curate.io.arrays
+
     if keep.kind == "longest":
         return -pc.utf8_length(batch.column("text")).to_numpy(zero_copy_only=False).astype(np.float64)
     col = pc.cast(batch.column(keep.column), pa.float64())
@@ -165,7 +167,7 @@ def write_partitioned(loc: Location, table: pa.Table, labels: np.ndarray) -> Non
         return
     order = np.argsort(labels, kind="stable")
     sorted_labels = labels[order]
-    table = table.take(pa.array(order))
+    table = take(table, order)
     cuts = np.flatnonzero(np.diff(sorted_labels)) + 1
     starts = np.concatenate([[0], cuts])
     ends = np.concatenate([cuts, [len(sorted_labels)]])
@@ -282,12 +284,12 @@ def _spill_and_recurse(sources, columns, keys, order, budget, spill, emit, used_
                 key_hi = hi if key_hi is None else max(key_hi, hi)
             # the next SPILL_FANOUT_BITS bits below the ones that chose this partition
             b = ((k0 << np.uint64(used_bits)) >> np.uint64(64 - SPILL_FANOUT_BITS)).astype(np.int64)
-            for i in np.unique(b):
+            for i in unique(b):
                 i = int(i)
                 if i not in writers:
                     sinks[i] = subs[i].fs.open_output_stream(subs[i].path)
                     writers[i] = pq.ParquetWriter(sinks[i], t.schema, compression="zstd", compression_level=1, use_dictionary=False)
-                writers[i].write_table(t.filter(pa.array(b == i)), row_group_size=WORK_ROW_GROUP)
+                writers[i].write_table(filter(t, b == i), row_group_size=WORK_ROW_GROUP)
     finally:
         for i, w in writers.items():
             w.close()
@@ -423,7 +425,7 @@ class GlobalDedup(MapStage):
         if not tables:
             return DECISION_SCHEMA.empty_table()
         t = pa.concat_tables(tables).combine_chunks()
-        return t.take(pa.array(np.argsort(t.column("gid").to_numpy(), kind="stable")))
+        return take(t, np.argsort(t.column("gid").to_numpy(), kind="stable"))
 
     def begin_task(self, task: Task, ctx: TaskContext) -> None:
         self._shard = task.spec
@@ -443,25 +445,26 @@ class GlobalDedup(MapStage):
         lo, hi = np.searchsorted(self._dgid, g[0] if n else 0), np.searchsorted(self._dgid, g[-1] + np.uint64(1) if n else 0)
         d = self._decisions.slice(lo, hi - lo)
         pos = np.searchsorted(g, d.column("gid").to_numpy()) if n else np.empty(0, np.int64)
-        rep_id = np.full(n, None, object)
+        d_rep_id = d.column("rep_id").combine_chunks()
+        d_dup = d.column("rep_gid").to_numpy() != d.column("gid").to_numpy()
         size = np.ones(n, np.int64)
         is_dup = np.zeros(n, bool)
         if len(pos):
-            rep_id[pos] = d.column("rep_id").to_numpy(zero_copy_only=False)
             size[pos] = d.column("size").to_numpy()
-            is_dup[pos] = d.column("rep_gid").to_numpy() != d.column("gid").to_numpy()
-            ids = batch.column("id").take(pa.array(pos))
+            is_dup[pos] = d_dup
+            ids = take(batch.column("id"), pos)
             self._clusters.append(pa.table({"id": ids, "cluster": d.column("rep_id"), "cluster_size": d.column("size")}))
             result.count("clusters", int((~is_dup[pos]).sum()))
         if self.params.mode == "annotate":
             result.count(f"{self.reason}s_found", int(is_dup.sum()))
-            out = batch.append_column("dup_cluster", pa.array(rep_id, pa.string()))
-            out = out.append_column("dup_count", pa.array(size, pa.int64()))
+            which = np.full(n, -1, np.int64)  # row -> its decision, -1: in no cluster
+            which[pos] = np.arange(len(pos))
+            out = batch.append_column("dup_cluster", take_or_null(d_rep_id, which))
+            out = out.append_column("dup_count", from_numpy(size))
             return out, None
-        keep = pa.array(~is_dup)
-        kept = batch.filter(keep)
-        rej = batch.filter(pa.array(is_dup))
-        rej = mark_rejected(rej, self.reason, dup_of=pa.array(rep_id[is_dup], pa.string()))
+        kept = filter(batch, ~is_dup)
+        rej = filter(batch, is_dup)
+        rej = mark_rejected(rej, self.reason, dup_of=filter(d_rep_id, d_dup))  # decisions are in row order
         result.count(self.reason, rej.num_rows)
         return kept, rej
 
@@ -469,7 +472,7 @@ class GlobalDedup(MapStage):
         t = pa.concat_tables(self._clusters) if self._clusters else CLUSTER_SCHEMA.empty_table()
         loc = self.work(ctx, f"clusters/{task.spec:06d}.parquet")
         loc.fs.create_dir(self.work(ctx, "clusters").path, recursive=True)
-        _write_table_atomic(loc, [(0, t.cast(CLUSTER_SCHEMA))], CLUSTER_SCHEMA)
+        _write_table_atomic(loc, [(0, cast(t, CLUSTER_SCHEMA))], CLUSTER_SCHEMA)
         self._decisions = None
 
     def finalize(self, out: Location, results: list[TaskResult]) -> dict:
@@ -490,7 +493,7 @@ class GlobalDedup(MapStage):
 def write_decisions(loc: Location, tables: list[pa.Table]) -> None:
     """A group task's decisions, labelled by shard so apply reads only its own."""
     t = pa.concat_tables(tables).combine_chunks() if tables else DECISION_SCHEMA.empty_table()
-    t = t.cast(DECISION_SCHEMA)
+    t = cast(t, DECISION_SCHEMA)
     loc.fs.create_dir(loc.path.rsplit("/", 1)[0], recursive=True)
     write_partitioned(loc, t, shard_of(t.column("gid").to_numpy()) if t.num_rows else np.empty(0, np.int64))
 
@@ -500,11 +503,11 @@ def decisions_from_groups(table: pa.Table, rep_table: pa.Table, rep_idx: np.ndar
     mask = size > 1
     if not mask.any():
         return None
-    idx = pa.array(np.flatnonzero(mask))
-    reps = pa.array(rep_idx[mask])
+    idx = from_numpy(np.flatnonzero(mask))
+    reps = from_numpy(rep_idx[mask])
     return pa.table({
-        "gid": table.column("gid").take(idx),
-        "rep_gid": rep_table.column("gid").take(reps),
-        "rep_id": rep_table.column("id").take(reps),
-        "size": pa.array(size[mask], pa.int64()),
+        "gid": take(table.column("gid"), idx),
+        "rep_gid": take(rep_table.column("gid"), reps),
+        "rep_id": take(rep_table.column("id"), reps),
+        "size": from_numpy(size[mask]),
     })

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate import _native
+from curate.io.arrays import cast, from_numpy, take, unique
 from curate.stages.dedup_common import (
     DECISION_SCHEMA,
     GID_SHIFT,
@@ -112,12 +113,12 @@ def _decisions(stage, ctx, parent, size, start, best) -> None:
         root = np.asarray(parent[lo:hi])
         is_root = (root == np.arange(lo, hi)) & (np.asarray(size[lo:hi]) > 1)
         reps.append(np.asarray(best[lo:hi])[is_root])
-    rep_dense = np.unique(np.concatenate(reps)) if reps else np.empty(0, np.int64)
+    rep_dense = unique(np.concatenate(reps)) if reps else np.empty(0, np.int64)
     rep_shard = np.searchsorted(start, rep_dense, side="right") - 1
     rep_ids: list[pa.Array] = []
-    for s in np.unique(rep_shard):
+    for s in unique(rep_shard):
         mine = rep_dense[rep_shard == s] - start[s]
-        rep_ids.append(_node_files(stage, ctx, int(s)).column("id").combine_chunks().take(pa.array(mine)))
+        rep_ids.append(take(_node_files(stage, ctx, int(s)).column("id").combine_chunks(), mine))
     rep_id_all = pa.concat_arrays(rep_ids) if rep_ids else pa.array([], pa.string())
     rep_gid_all = (rep_shard.astype(np.uint64) << np.uint64(GID_SHIFT)) + (rep_dense - start[rep_shard]).astype(np.uint64)
 
@@ -130,12 +131,12 @@ def _decisions(stage, ctx, parent, size, start, best) -> None:
         m = sz > 1
         rep = np.asarray(best[root[m]])
         k = np.searchsorted(rep_dense, rep)
-        t = pa.table({
-            "gid": pa.array((np.uint64(s) << np.uint64(GID_SHIFT)) + np.flatnonzero(m).astype(np.uint64), pa.uint64()),
-            "rep_gid": pa.array(rep_gid_all[k], pa.uint64()),
-            "rep_id": rep_id_all.take(pa.array(k)) if len(k) else pa.array([], pa.string()),
-            "size": pa.array(sz[m], pa.int64()),
-        }).cast(DECISION_SCHEMA)
+        t = cast(pa.table({
+            "gid": from_numpy((np.uint64(s) << np.uint64(GID_SHIFT)) + np.flatnonzero(m).astype(np.uint64)),
+            "rep_gid": from_numpy(rep_gid_all[k].astype(np.uint64)),
+            "rep_id": take(rep_id_all, k) if len(k) else pa.array([], pa.string()),
+            "size": from_numpy(sz[m].astype(np.int64)),
+        }), DECISION_SCHEMA)
         _write_table_atomic(stage.work(ctx, f"decide/{s:06d}.parquet"), [(0, t)], DECISION_SCHEMA)
         members += int(m.sum())
         clusters += int((root[m] == np.arange(lo, hi)[m]).sum())

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate import _native
+from curate.io.arrays import from_numpy, take, unique, unique_pairs
 from curate.io.parquet import iter_batches
 from curate.stages.dedup_common import _write_table_atomic, read_label, row_of, shard_of
 from curate.text.arrow import buffers, normalize
@@ -37,21 +38,21 @@ def _sets(stage, shard: int, rows: np.ndarray) -> pa.ListArray:
     for b in iter_batches(stage.dataset.shards[shard].loc, columns=["text"]):
         lo, hi = np.searchsorted(rows, [start, start + b.num_rows])
         if hi > lo:
-            texts.append(b.column("text").take(pa.array(rows[lo:hi] - start)))
+            texts.append(take(b.column("text"), rows[lo:hi] - start))
         start += b.num_rows
     norm = normalize(pa.concat_arrays(texts) if texts else pa.array([], pa.string()), "simple")
     offsets, data, wide = buffers(norm)
     p = stage.params
     values, lens = _native.shingle_sets(offsets, data, wide, p.char_ngrams is not None, p.char_ngrams or p.ngram, SEED)
     offs = np.concatenate([[0], np.cumsum(np.frombuffer(lens, np.int64))])
-    return pa.LargeListArray.from_arrays(pa.array(offs, pa.int64()), pa.array(np.frombuffer(values, np.uint64), pa.uint64()))
+    return pa.LargeListArray.from_arrays(from_numpy(offs.astype(np.int64)), from_numpy(np.frombuffer(values, np.uint64)))
 
 
 def fetch_shard(stage, shard: int, ctx) -> int:
     t = _labelled(stage, ctx, "edges_a", shard, ["a"])
-    gids = np.unique(t.column("a").to_numpy()) if t is not None else np.empty(0, np.uint64)
+    gids = unique(t.column("a").to_numpy()) if t is not None else np.empty(0, np.uint64)
     sets = _sets(stage, shard, row_of(gids))
-    out = pa.table({"gid": pa.array(gids, pa.uint64()), "shingles": sets})
+    out = pa.table({"gid": from_numpy(gids), "shingles": sets})
     loc = stage.work(ctx, f"shingles/{shard:06d}.parquet")
     loc.fs.create_dir(stage.work(ctx, "shingles").path, recursive=True)
     chunks = [(i, out.slice(i, SET_ROW_GROUP)) for i in range(0, max(out.num_rows, 1), SET_ROW_GROUP)]
@@ -63,7 +64,7 @@ def _remote_sets(stage, ctx, gids: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
     """(sorted gids, their sets' values, offsets) for first endpoints, reading only the row groups
     that hold them."""
     found_g, found_v, found_len = [], [], []
-    for s in np.unique(shard_of(gids)):
+    for s in unique(shard_of(gids)):
         want = gids[shard_of(gids) == s]
         loc = stage.work(ctx, f"shingles/{int(s):06d}.parquet")
         pf = pq.ParquetFile(loc.fs.open_input_file(loc.path))
@@ -76,11 +77,14 @@ def _remote_sets(stage, ctx, gids: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
                 continue
             t = pf.read_row_group(g, use_threads=False)
             tg = t.column("gid").to_numpy()
-            pick = np.flatnonzero(np.isin(tg, want[lo:hi], assume_unique=True))
-            col = t.column("shingles").combine_chunks().take(pa.array(pick))
+            w = want[lo:hi]  # sorted, distinct
+            at = np.minimum(np.searchsorted(w, tg), len(w) - 1)
+            pick = np.flatnonzero(w[at] == tg)
+            col = take(t.column("shingles").combine_chunks(), pick)
             found_g.append(tg[pick])
-            found_v.append(col.flatten().to_numpy())
-            found_len.append(np.diff(col.offsets.to_numpy()))
+            offs = col.offsets.to_numpy()  # no null lists; not col.flatten(): it imports pyarrow.compute
+            found_v.append(col.values.to_numpy()[offs[0] : offs[-1]])
+            found_len.append(np.diff(offs))
     if not found_g:
         return np.empty(0, np.uint64), np.empty(0, np.uint64), np.zeros(1, np.int64)
     g, v, lens = np.concatenate(found_g), np.concatenate(found_v), np.concatenate(found_len)
@@ -94,19 +98,19 @@ def _remote_sets(stage, ctx, gids: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
 def verify_shard(stage, shard: int, ctx) -> tuple[int, int]:
     t = _labelled(stage, ctx, "edges", shard, ["a", "b"])
     if t is not None and t.num_rows:  # the same pair comes from several bands: check it once
-        e = np.unique(np.stack([t.column("a").to_numpy(), t.column("b").to_numpy()], axis=1), axis=0)
+        e = unique_pairs(t.column("a").to_numpy(), t.column("b").to_numpy())
     else:
         e = np.empty((0, 2), np.uint64)
     a, b = e[:, 0], e[:, 1]
-    b_rows = np.unique(row_of(b))
+    b_rows = unique(row_of(b))
     b_sets = _sets(stage, shard, b_rows)
-    a_gids, av, ao = _remote_sets(stage, ctx, np.unique(a))
+    a_gids, av, ao = _remote_sets(stage, ctx, unique(a))
     bv, bo = b_sets.values.to_numpy(), b_sets.offsets.to_numpy().astype(np.int64)
     ia, ib = np.searchsorted(a_gids, a).astype(np.int64), np.searchsorted(b_rows, row_of(b)).astype(np.int64)
     jac = np.empty(len(a), np.float64)
     _native.jaccard_pairs(np.ascontiguousarray(av, np.uint64), ao, ia, np.ascontiguousarray(bv, np.uint64), bo, ib, jac)
     ok = jac >= stage.params.threshold
-    kept = pa.table({"a": pa.array(a[ok], pa.uint64()), "b": pa.array(b[ok], pa.uint64())})
+    kept = pa.table({"a": from_numpy(a[ok]), "b": from_numpy(b[ok])})
     loc = stage.work(ctx, f"verified/{shard:06d}.parquet")
     loc.fs.create_dir(stage.work(ctx, "verified").path, recursive=True)
     _write_table_atomic(loc, [(0, kept)], kept.schema)

@@ -1,0 +1,83 @@
+"""What keeps a small `curate dedup` run short: the band search and the arrays helpers agree with
+the slow, obvious versions, and the MinHash path does not import pyarrow.compute or numpy.ma."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from curate.io import arrays
+
+
+def _full_search(threshold, num_perm, fp_weight, fn_weight):
+    """optimal_bands as it was: the trapezoid over 201 points for every (bands, rows)."""
+    lo = np.linspace(0.0, threshold, 201)
+    hi = np.linspace(threshold, 1.0, 201)
+    pairs = np.array([(b, r) for b in range(1, num_perm + 1) for r in range(1, num_perm // b + 1)], np.float64)
+    b, r = pairs[:, :1], pairs[:, 1:]
+    fp = np.trapezoid(1 - (1 - lo**r) ** b, lo, axis=1)
+    fn = np.trapezoid((1 - hi**r) ** b, hi, axis=1)
+    best = int(np.argmin(fp * fp_weight + fn * fn_weight))
+    return int(pairs[best, 0]), int(pairs[best, 1])
+
+
+@pytest.mark.parametrize("num_perm", [16, 32, 64, 100, 128, 200, 256])
+def test_optimal_bands_equal_the_full_search(num_perm):
+    from curate.stages.dedup_minhash import optimal_bands
+
+    for threshold in np.round(np.arange(0.05, 1.0001, 0.05), 2):
+        for weights in ((0.5, 0.5), (0.05, 0.95)):
+            got = optimal_bands.__wrapped__(float(threshold), num_perm, *weights)
+            assert got == _full_search(float(threshold), num_perm, *weights), (threshold, num_perm, weights)
+
+
+def test_optimal_bands_fine_thresholds_at_the_default_permutations():
+    from curate.stages.dedup_minhash import optimal_bands
+
+    for threshold in np.round(np.arange(0.5, 0.96, 0.01), 2):
+        for weights in ((0.5, 0.5), (0.05, 0.95)):
+            assert optimal_bands.__wrapped__(float(threshold), 128, *weights) == _full_search(float(threshold), 128, *weights)
+
+
+def test_arrays_helpers_equal_pyarrow_and_numpy():
+    rng = np.random.default_rng(1)
+    for dtype in (np.uint64, np.int64, np.float64, np.int32):
+        a = rng.integers(0, 50, 1000).astype(dtype)
+        assert arrays.from_numpy(a).equals(pa.array(a))
+        assert arrays.from_numpy(a[::3]).equals(pa.array(a[::3]))  # strided: copied
+        assert np.array_equal(arrays.unique(a), np.unique(a))
+    mask = rng.random(1000) < 0.3
+    assert arrays.from_numpy(mask).equals(pa.array(mask))
+    assert arrays.from_numpy(np.zeros(0, bool)).equals(pa.array(np.zeros(0, bool)))
+    x, y = rng.integers(0, 5, 300).astype(np.uint64), rng.integers(0, 5, 300).astype(np.uint64)
+    assert np.array_equal(arrays.unique_pairs(x, y), np.unique(np.stack([x, y], 1), axis=0))
+    assert arrays.unique_pairs(x[:0], y[:0]).shape == (0, 2)
+    strings = pa.array([f"s{i}" if i % 7 else None for i in range(1000)])
+    batch = pa.record_batch({"s": strings, "n": pa.array(np.arange(1000))})
+    assert arrays.filter(batch, mask).equals(batch.filter(pa.array(mask)))
+    idx = rng.integers(0, 1000, 200)
+    assert arrays.take(strings, idx).equals(strings.take(pa.array(idx)))
+    assert arrays.take(pa.table(batch), idx).equals(pa.table(batch).take(pa.array(idx)))
+    which = np.where(rng.random(200) < 0.5, idx, -1)
+    want = pa.array([strings[int(i)].as_py() if i >= 0 else None for i in which], pa.string())
+    assert arrays.take_or_null(strings, which).equals(want)
+    assert pc.sum(arrays.from_numpy(np.ones(5, np.int64))).as_py() == 5
+
+
+def test_minhash_run_imports_neither_pyarrow_compute_nor_numpy_ma(sample_dataset, tmp_path):
+    code = (
+        "import sys\nfrom curate.cli import main\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "print(','.join(m for m in ('pyarrow.compute', 'numpy.ma') if m in sys.modules))\n"
+    )
+    for extra in ([], ["--mode", "annotate"], ["--rejects", str(tmp_path / "rej")]):
+        out = tmp_path / f"o{len(extra)}"
+        argv = ["curate", "dedup", "minhash", str(sample_dataset), str(out), "-j", "1", "-q", *extra]
+        r = subprocess.run([sys.executable, "-c", f"import sys; sys.argv = {argv!r}\n" + code],
+                           capture_output=True, text=True, check=True)
+        assert r.stdout.strip() == "", (extra, r.stdout, r.stderr)

@@ -75,8 +75,8 @@ def test_minhash_run_imports_neither_pyarrow_compute_nor_numpy_ma(sample_dataset
         "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
         "print(','.join(m for m in ('pyarrow.compute', 'numpy.ma') if m in sys.modules))\n"
     )
-    for extra in ([], ["--mode", "annotate"], ["--rejects", str(tmp_path / "rej")]):
-        out = tmp_path / f"o{len(extra)}"
+    for k, extra in enumerate(([], ["--mode", "annotate"], ["--rejects", str(tmp_path / "rej")])):
+        out = tmp_path / f"o{k}"
         argv = ["curate", "dedup", "minhash", str(sample_dataset), str(out), "-j", "1", "-q", *extra]
         r = subprocess.run([sys.executable, "-c", f"import sys; sys.argv = {argv!r}\n" + code],
                            capture_output=True, text=True, check=True)

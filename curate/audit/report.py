@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import numpy as np
@@ -180,6 +181,10 @@ def audit(uri: str, params: AuditParams) -> dict:
     p = scan(specs, params.workers, probe)
     if probe is not None:  # S as signed in the first pass (none when every text is empty)
         p.near_keys, p.near_sigs = ([probe.keys], [probe.sigs]) if len(probe.keys) else ([], [])
+    # the near-duplicate check (C, without the GIL) in a thread, beside the exact-duplicate merge
+    threads = ThreadPoolExecutor(1)
+    near = threads.submit(_near, p, params, total) if text and total else None
+    threads.shutdown(wait=False)
     audited = p.audited
     lin = lineage(ds.manifest, f"manifest: {manifest_problem}" if manifest_problem else None)
     report = {
@@ -213,7 +218,7 @@ def audit(uri: str, params: AuditParams) -> dict:
         hll = hll_count(p.hll) if p.hll is not None else 0.0
         report["duplication"] = {
             "exact": p.exact.summary() | {"normalize": "whitespace"},
-            "near": _near(p, params, total),
+            "near": near.result(),
             "ngrams": {"n": params.ngram, "distinct_est": hll, "rel_error_1sd": 1.04 / math.sqrt(1 << HLL_P),
                        "shingles_counted": p.shingles, "over": "sample" if params.sample else "all",
                        "method": f"datasketch HyperLogLog p={HLL_P} over 32-bit 5-gram hashes (per document distinct)"},

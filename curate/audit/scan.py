@@ -341,5 +341,5 @@ def scan(specs: list[ShardSpec], workers: int, probe: Probe | None = None) -> Pa
         take(i, p)
     total.exact = exact[0] if exact else total.exact
     if len(exact) > 1:
-        total.exact.merge(*exact[1:])
+        total.exact.merge(*exact[1:], later=True)
     return total

@@ -49,6 +49,7 @@ class ExactDup:
         self.counts = np.empty(0, np.int64)
         self._pending: list[np.ndarray] = []
         self._pending_n = 0
+        self._later: tuple[ExactDup, ...] = ()
 
     def _limit(self) -> np.uint64:
         return MASK64 >> np.uint64(self.level) if self.level < 64 else np.uint64(0)
@@ -62,6 +63,9 @@ class ExactDup:
 
     def compact(self) -> None:
         """Count the pending hashes into the sorted keys (a worker does this before it returns)."""
+        if self._later:
+            others, self._later = self._later, ()
+            self.merge(*others)
         if self._pending:
             k, c = np.unique(np.concatenate(self._pending), return_counts=True)
             self._merge(k, c.astype(np.int64))
@@ -83,8 +87,12 @@ class ExactDup:
             keep = self.keys <= self._limit()
             self.keys, self.counts = self.keys[keep], self.counts[keep]
 
-    def merge(self, *others: ExactDup) -> None:
-        """Merge any number at once: one sort over all of them, not one per merge."""
+    def merge(self, *others: ExactDup, later: bool = False) -> None:
+        """Merge any number at once: one sort over all of them, not one per merge. later: at the
+        next compact() (the parent's last merge runs beside the near-duplicate check)."""
+        if later:
+            self._later += others
+            return
         for o in (self, *others):
             o.compact()
         self.level = max(o.level for o in (self, *others))

@@ -469,7 +469,36 @@ def main() -> None:
     from curate.run.proc import tune_malloc
 
     tune_malloc()
-    cli(prog_name="curate")
+    try:
+        cli(prog_name="curate")
+        code = 0
+    except SystemExit as e:
+        code = e.code
+    _exit(code)
+
+
+def _exit(code) -> None:
+    """Exit as SystemExit(code) would, minus the interpreter's teardown (freeing every module,
+    Arrow's and numpy's globals: ~40 ms after the work is done, a tenth of a small run). Every
+    file is closed by then; atexit handlers and non-daemon threads are still waited for."""
+    import atexit
+    import threading
+
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    for t in threading.enumerate():
+        if t is not threading.main_thread() and not t.daemon:
+            t.join()
+    atexit._run_exitfuncs()
+    for f in (sys.stdout, sys.stderr):
+        try:
+            f.flush()
+        except (OSError, ValueError):
+            pass  # a closed pipe (`| head`): nothing left to tell anyone
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -784,10 +784,9 @@ static PyObject *py_near_in_sample(PyObject *self, PyObject *args) {
     size_t N = (size_t)n, ecap = 0, ne = 0;
     uint64_t *key = (uint64_t *)malloc(N * 8 + 8), *key2 = (uint64_t *)malloc(N * 8 + 8);
     int64_t *idx = (int64_t *)malloc(N * 8 + 8), *idx2 = (int64_t *)malloc(N * 8 + 8), *ea = NULL, *eb = NULL;
-    uint8_t *fp = (uint8_t *)calloc(N * 32 + 32, 1);  /* 0-padded past `first` values: padding agrees */
+    uint8_t *fp = (uint8_t *)malloc(N * (size_t)K + 1);  /* the low byte of every value */
     if (!key || !key2 || !idx || !idx2 || !fp) failed = 1;
-    for (size_t i = 0; i < N && !failed; i++)
-        for (Py_ssize_t k = 0; k < first; k++) fp[i * 32 + (size_t)k] = (uint8_t)sig[i * (size_t)K + (size_t)k];
+    for (size_t i = 0; i < N * (size_t)K && !failed; i++) fp[i] = (uint8_t)sig[i];
     for (size_t i = 0; i < N; i++) p[i] = (int64_t)i;
     for (Py_ssize_t j = 0; j < bands && !failed && N > 1; j++) {
         for (size_t i = 0; i < N; i++) { key[i] = bk[i * (size_t)bands + (size_t)j]; idx[i] = (int64_t)i; }
@@ -800,13 +799,15 @@ static PyObject *py_near_in_sample(PyObject *self, PyObject *args) {
                 for (size_t y = x + 1; y < h && y <= x + (size_t)window; y++) {
                     int64_t a = idx[x], b = idx[y];
                     if (uf_find(p, a) == uf_find(p, b)) continue;
-                    /* the low bytes of the first values agree wherever the values do: most pairs
-                     * below the first look are refused on these 32 bytes per document (cached),
-                     * without reading their signatures */
-                    const uint8_t *fa = fp + (size_t)a * 32, *fb = fp + (size_t)b * 32;
-                    int close = 0;
-                    for (int k = 0; k < 32; k++) close += fa[k] == fb[k];
+                    /* the low bytes agree wherever the values do, so a pair refused on them
+                     * (most refusals: near misses come back band after band) is refused on a
+                     * quarter of the memory the signatures take */
+                    const uint8_t *fa = fp + (size_t)a * K, *fb = fp + (size_t)b * K;
+                    Py_ssize_t close = 0, q = 0;
+                    for (; q < first; q++) close += fa[q] == fb[q];
                     if (close < 16) continue;
+                    for (; q < K; q++) close += fa[q] == fb[q];
+                    if ((double)close < thr * (double)K) continue;
                     const uint32_t *sa = sig + (size_t)a * K, *sbb = sig + (size_t)b * K;
                     Py_ssize_t same = 0, k = 0;
                     for (; k < first; k++) same += sa[k] == sbb[k];
@@ -830,6 +831,7 @@ static PyObject *py_near_in_sample(PyObject *self, PyObject *args) {
             int64_t x = uf_find(p, ea[e]), y = uf_find(p, eb[e]);
             if (x < y) p[y] = x; else if (y < x) p[x] = y;
         }
+        for (size_t i = 0; i < N; i++) p[i] = p[p[i]];  /* flat: the next band's finds take one step */
     }
     for (size_t i = 0; i < N; i++) p[i] = p[p[i]];
     free(key); free(key2); free(idx); free(idx2); free(ea); free(eb); free(fp);

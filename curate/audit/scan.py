@@ -332,7 +332,7 @@ def scan(specs: list[ShardSpec], workers: int, probe: Probe | None = None) -> Pa
     def take(i: int, p: Partial) -> None:
         total.merge(p, exact=False)
         exact.append(p.exact)
-        if len(exact) >= 8:  # merge in groups: one sort per 8 shards, and memory bounded however many
+        if len(exact) > 8:  # merge in groups: one sort per 8 shards, and memory bounded however many
             exact[0].merge(*exact[1:])
             del exact[1:]
         log.info(f"audit: shard {i + 1}/{len(specs)}")

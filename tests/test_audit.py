@@ -295,6 +295,89 @@ def test_sample_mode_is_seeded_uniform_and_says_so(corpus, report):
     assert a["duplication"]["exact"] == report["duplication"]["exact"]
 
 
+def test_sample_figures_are_those_of_the_audited_rows(corpus):
+    """--sample: the costly figures are worked out on chunks of audited rows; they must be the
+    figures of exactly the rows with the smallest keys (words, 5-gram count, repeated lines)."""
+    root, rows = corpus
+    a = audit(str(root), AuditParams(sample=700, seed=2, workers=2))
+    assert a == audit(str(root), AuditParams(sample=700, seed=2, workers=1))
+    gids = np.argsort(row_keys(np.arange(len(rows), dtype=np.uint64), 2), kind="stable")[:700]
+    texts = [rows[i]["text"] for i in gids]
+    words = np.array([len(t.split()) for t in texts], np.float64)
+    q = a["text"]["length_quantiles"]["words"]
+    assert q == {k: float(np.quantile(words, float(k), method="inverted_cdf")) for k in q}
+    grams = [{tuple(w[i:i + 5]) for i in range(len(w) - 4)} if len(w) >= 5 else {tuple(w)} for w in (t.split() for t in texts)]
+    assert a["duplication"]["ngrams"]["shingles_counted"] == sum(len(g) for g in grams)
+    lines = Counter(_norm_ws(ln) for t in texts for ln in t.split("\n") if ln.strip())
+    d = a["duplication"]["lines"]
+    assert d["total"] == sum(lines.values()) and d["top"]
+    for e in d["top"]:
+        assert lines[_norm_ws(e["text"])] - d["max_undercount"] <= e["count"] <= lines[_norm_ws(e["text"])]
+
+
+def test_shingle_hll_kernel_equals_sets_and_registers(corpus):
+    from curate import _native
+    from curate.text.arrow import buffers, normalize
+
+    texts = [r["text"] for r in corpus[1][:400]] + ["", "a", "a b c d e f", "x x x x x x x x x"]
+    off, data, wide = buffers(normalize(pa.array(texts), "simple"))
+    for char_mode in (False, True):
+        vals, _ = _native.shingle_sets(off, data, wide, char_mode, 5, 0x5EED)
+        h = np.frombuffer(vals, np.uint64)
+        reg = np.zeros(1 << 14, np.int8)
+        assert _native.shingle_hll(off, data, wide, char_mode, 5, 0x5EED, 14, reg) == len(h)
+        assert np.array_equal(reg, hll_registers(h))
+
+
+def _near_reference(sig: np.ndarray, bands: int, rows: int, window: int, threshold: float):
+    """The in-sample check as numpy did it before the C kernel (with its list of refused pairs)."""
+    from curate import _native
+
+    n, num_perm = sig.shape
+    bk = np.empty((n, bands), np.uint64)
+    _native.band_keys(sig, num_perm, bands, rows, bk)
+    parent, refused, found = np.arange(n, dtype=np.int64), np.empty(0, np.int64), 0
+    for j in range(bands):
+        o = np.argsort(bk[:, j], kind="stable")
+        s = bk[o, j]
+        pairs = [(o[:-d][s[d:] == s[:-d]], o[d:][s[d:] == s[:-d]]) for d in range(1, window + 1) if d < n]
+        a = np.concatenate([x for x, _ in pairs]) if pairs else np.empty(0, np.int64)
+        b = np.concatenate([y for _, y in pairs]) if pairs else np.empty(0, np.int64)
+        todo = parent[a] != parent[b]
+        a, b = a[todo], b[todo]
+        code = np.minimum(a, b) * n + np.maximum(a, b)
+        fresh = ~np.isin(code, refused)
+        a, b, code = a[fresh], b[fresh], code[fresh]
+        keep = ((sig[a, :32] == sig[b, :32]).sum(1) >= 16) & ((sig[a] == sig[b]).sum(1) >= threshold * num_perm)
+        refused = np.concatenate([refused, code[~keep]])
+        found += int(keep.sum())
+        _native.union_find(np.ascontiguousarray(a[keep]), np.ascontiguousarray(b[keep]), parent, False, True)
+    return parent, found
+
+
+@pytest.mark.parametrize("num_perm", [128, 24])
+def test_near_in_sample_kernel_equals_numpy_reference(num_perm):
+    """Clusters of signatures at agreements around the threshold (near misses come back band after
+    band): the C kernel's components and pairs_found equal the numpy reference's."""
+    from curate import _native
+
+    rng = np.random.default_rng(num_perm)
+    base = rng.integers(0, 2**32, (300, num_perm), dtype=np.uint32)
+    src = rng.integers(0, 300, 3000)
+    sig = base[src].copy()
+    change = rng.random((3000, num_perm)) < rng.choice([0.02, 0.1, 0.2, 0.35], 3000)[:, None]
+    sig[change] = rng.integers(0, 2**32, int(change.sum()), dtype=np.uint32)
+    sig[::7, : num_perm // 2] ^= 1  # the low byte flipped: byte agreement without value agreement
+    bands, rows = num_perm // 6, 6
+    ref_parent, ref_found = _near_reference(sig, bands, rows, 8, 0.8)
+    bk = np.empty((len(sig), bands), np.uint64)
+    _native.band_keys(sig, num_perm, bands, rows, bk)
+    parent = np.empty(len(sig), np.int64)
+    found = _native.near_in_sample(sig, num_perm, bk, bands, 8, 0.8, parent)
+    assert found == ref_found and found > 100
+    assert np.array_equal(parent, ref_parent)  # roots are the smallest index either way
+
+
 def test_parallel_equals_serial(corpus, report):
     assert audit(str(corpus[0]), AuditParams(workers=3)) == report
 

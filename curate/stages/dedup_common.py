@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from curate.errors import InputError, UsageError
 from curate.io.arrays import cast, filter, from_numpy, take, take_or_null, unique
@@ -138,30 +137,41 @@ def part_of(key: np.ndarray, parts: int) -> np.ndarray:
 # ---- partitioned work files ----------------------------------------------------------------
 
 
-def _write_table_atomic(loc: Location, tables: list[tuple[int, pa.Table]], schema: pa.Schema) -> None:
-    """Write (label, table) pieces as row groups of one file; metadata maps label -> row groups."""
-    target = tmp_sibling(loc) if needs_rename(loc) else loc
+def _write_table_atomic(loc: Location, tables: list[tuple[int, pa.Table]], schema: pa.Schema,
+                        ranges: str | None = None) -> None:
+    """Write (label, table) pieces as record batches of one Arrow IPC file; its schema metadata
+    maps label -> batches and gives each batch's bytes (and, with `ranges`, the min and max of
+    that column). Work files are hashes and numbers read back once: Parquet's encoding and zstd
+    cost more than they save, and IPC reads are zero-copy."""
     parts: dict[str, list[int]] = {}
-    rg = 0
+    batches: list[pa.RecordBatch] = []
+    for label, t in tables:
+        if t.num_rows == 0:
+            continue
+        t = t.combine_chunks()
+        start = len(batches)
+        for off in range(0, t.num_rows, WORK_ROW_GROUP):
+            batches.extend(t.slice(off, WORK_ROW_GROUP).to_batches())
+        parts[str(label)] = list(range(start, len(batches)))
+    meta = {"parts": parts, "bytes": [b.nbytes for b in batches]}
+    if ranges is not None:
+        meta["ranges"] = [_min_max(b.column(ranges)) for b in batches]
+    target = tmp_sibling(loc) if needs_rename(loc) else loc
     with loc.fs.open_output_stream(target.path) as sink:
-        meta_schema = schema  # metadata goes in after we know the row groups: use the footer
-        writer = pq.ParquetWriter(sink, meta_schema, compression="zstd", compression_level=1, use_dictionary=False)
-        for label, t in tables:
-            if t.num_rows == 0:
-                continue
-            start = rg
-            for off in range(0, t.num_rows, WORK_ROW_GROUP):
-                writer.write_table(t.slice(off, WORK_ROW_GROUP), row_group_size=WORK_ROW_GROUP)
-                rg += 1
-            parts[str(label)] = list(range(start, rg))
-        writer.add_key_value_metadata({PARTS_KEY.decode(): json.dumps(parts)})
-        writer.close()
+        with pa.ipc.new_file(sink, schema.with_metadata({PARTS_KEY: json.dumps(meta)})) as writer:
+            for b in batches:
+                writer.write_batch(b)
     if target is not loc:
         commit(target, loc)
 
 
+def _min_max(col: pa.Array) -> list[int]:
+    v = col.to_numpy()
+    return [int(v.min()), int(v.max())]
+
+
 def write_partitioned(loc: Location, table: pa.Table, labels: np.ndarray) -> None:
-    """Rows grouped by label (a partition or shard number), one or more row groups per label."""
+    """Rows grouped by label (a partition or shard number), one or more batches per label."""
     if table.num_rows == 0:
         _write_table_atomic(loc, [], table.schema)
         return
@@ -175,20 +185,51 @@ def write_partitioned(loc: Location, table: pa.Table, labels: np.ndarray) -> Non
     _write_table_atomic(loc, pieces, table.schema)
 
 
-def _label_groups(md: pq.FileMetaData, label: int | None) -> list[int]:
-    """Row groups of one label of a partitioned work file (None: every row group)."""
-    if label is None:
-        return list(range(md.num_row_groups))
-    return json.loads((md.metadata or {}).get(PARTS_KEY, b"{}")).get(str(label), [])
+class WorkFile:
+    """A work file opened for reading: its batches, and the labels, sizes and ranges written
+    with them (a spill file has none: it is read whole)."""
+
+    def __init__(self, loc: Location):
+        self.loc = loc
+        self.reader = pa.ipc.open_file(loc.fs.open_input_file(loc.path))
+        raw = (self.reader.schema.metadata or {}).get(PARTS_KEY)
+        self.meta = json.loads(raw) if raw else None
+
+    def groups(self, label: int | None) -> list[int]:
+        """Batches of one label (None: every batch)."""
+        if label is None:
+            return list(range(self.reader.num_record_batches))
+        return self.meta["parts"].get(str(label), []) if self.meta else []
+
+    def nbytes(self, label: int | None) -> int:
+        if self.meta is None:
+            return self.loc.fs.get_file_info(self.loc.path).size
+        return sum(self.meta["bytes"][g] for g in self.groups(label))
+
+    def batch(self, i: int, columns: list[str] | None = None) -> pa.RecordBatch:
+        b = self.reader.get_batch(i).replace_schema_metadata(None)
+        return b.select(columns) if columns is not None else b
+
+    def read(self, groups: list[int] | None = None, columns: list[str] | None = None) -> pa.Table:
+        groups = range(self.reader.num_record_batches) if groups is None else groups
+        schema = self.reader.schema.remove_metadata()
+        if columns is not None:
+            schema = pa.schema([schema.field(c) for c in columns])
+        return pa.Table.from_batches([self.batch(g, columns) for g in groups], schema)
+
+
+def read_work(loc: Location, columns: list[str] | None = None) -> pa.Table:
+    """A whole work file as one table."""
+    return WorkFile(loc).read(None, columns)
 
 
 def read_label(loc: Location, label: int, columns: list[str] | None = None) -> pa.Table | None:
     """The rows of one label from a partitioned work file (None when it has none)."""
-    pf = pq.ParquetFile(loc.fs.open_input_file(loc.path))
-    groups = _label_groups(pf.metadata, label)
+    f = WorkFile(loc)
+    groups = f.groups(label)
     if not groups:
         return None
-    return pf.read_row_groups(groups, columns=columns, use_threads=False)
+    return f.read(groups, columns)
 
 
 # ---- grouping by key -----------------------------------------------------------------------
@@ -231,19 +272,15 @@ SPILL_FANOUT_BITS = 4
 
 
 def _source_tables(sources, columns):
-    """Yield the tables of (file, label) sources one row group at a time (label None: all)."""
+    """Yield the tables of (file, label) sources one batch at a time (label None: all)."""
     for loc, label in sources:
-        pf = pq.ParquetFile(loc.fs.open_input_file(loc.path))
-        for g in _label_groups(pf.metadata, label):
-            yield pf.read_row_group(g, columns=columns, use_threads=False)
+        f = WorkFile(loc)
+        for g in f.groups(label):
+            yield pa.Table.from_batches([f.batch(g, columns)])
 
 
 def _sources_bytes(sources) -> int:
-    total = 0
-    for loc, label in sources:
-        md = pq.ParquetFile(loc.fs.open_input_file(loc.path)).metadata
-        total += sum(md.row_group(g).total_byte_size for g in _label_groups(md, label))
-    return total
+    return sum(WorkFile(loc).nbytes(label) for loc, label in sources)
 
 
 def reduce_groups(sources, columns: list[str], keys: list[str], order: list[str], budget: int,
@@ -271,8 +308,8 @@ def reduce_groups(sources, columns: list[str], keys: list[str], order: list[str]
 def _spill_and_recurse(sources, columns, keys, order, budget, spill, emit, used_bits, counters):
     fan = 1 << SPILL_FANOUT_BITS
     spill.fs.create_dir(spill.path, recursive=True)
-    subs = [spill.child(f"b{used_bits:02d}-{i:02d}.parquet") for i in range(fan)]
-    writers: dict[int, pq.ParquetWriter] = {}
+    subs = [spill.child(f"b{used_bits:02d}-{i:02d}.arrow") for i in range(fan)]
+    writers: dict[int, pa.ipc.RecordBatchFileWriter] = {}
     sinks = {}
     key_lo, key_hi = None, None
     try:
@@ -288,8 +325,9 @@ def _spill_and_recurse(sources, columns, keys, order, budget, spill, emit, used_
                 i = int(i)
                 if i not in writers:
                     sinks[i] = subs[i].fs.open_output_stream(subs[i].path)
-                    writers[i] = pq.ParquetWriter(sinks[i], t.schema, compression="zstd", compression_level=1, use_dictionary=False)
-                writers[i].write_table(filter(t, b == i), row_group_size=WORK_ROW_GROUP)
+                    writers[i] = pa.ipc.new_file(sinks[i], t.schema.remove_metadata())
+                for piece in filter(t, b == i).combine_chunks().to_batches():
+                    writers[i].write_batch(piece)
     finally:
         for i, w in writers.items():
             w.close()
@@ -331,7 +369,7 @@ def _stream_one_key(sources, columns, keys, order, emit) -> None:
 # ---- the shared shape of a dedup stage ---------------------------------------------------
 
 from curate.io.dataset import Dataset  # noqa: E402
-from curate.io.parquet import iter_batches, open_parquet  # noqa: E402
+from curate.io.parquet import BATCH_ROWS, iter_batches, open_parquet  # noqa: E402
 from curate.run.executor import Phase, Task, TaskContext, TaskResult  # noqa: E402
 from curate.stages.base import MapStage, mark_rejected  # noqa: E402
 
@@ -419,7 +457,7 @@ class GlobalDedup(MapStage):
     def load_decisions(self, ctx: TaskContext, shard: int) -> pa.Table:
         tables = []
         for p in range(self.parts):
-            t = read_label(self.work(ctx, f"decide/p{p:05d}.parquet"), shard)
+            t = read_label(self.work(ctx, f"decide/p{p:05d}.arrow"), shard)
             if t is not None:
                 tables.append(t)
         if not tables:
@@ -470,7 +508,7 @@ class GlobalDedup(MapStage):
 
     def end_task(self, task: Task, ctx: TaskContext) -> None:
         t = pa.concat_tables(self._clusters) if self._clusters else CLUSTER_SCHEMA.empty_table()
-        loc = self.work(ctx, f"clusters/{task.spec:06d}.parquet")
+        loc = self.work(ctx, f"clusters/{task.spec:06d}.arrow")
         loc.fs.create_dir(self.work(ctx, "clusters").path, recursive=True)
         _write_table_atomic(loc, [(0, cast(t, CLUSTER_SCHEMA))], CLUSTER_SCHEMA)
         self._decisions = None
@@ -482,9 +520,10 @@ class GlobalDedup(MapStage):
         w = ShardWriter(out.child(CLUSTERS), CLUSTER_SCHEMA)
         n = 0
         for i in range(len(self.dataset.shards)):
-            piece = out.child(f"_work/clusters/{i:06d}.parquet")
-            for b in iter_batches(piece):
-                w.write(b)
+            piece = out.child(f"_work/clusters/{i:06d}.arrow")
+            for b in read_work(piece).to_batches():
+                for off in range(0, b.num_rows, BATCH_ROWS):  # the batches a Parquet piece gave
+                    w.write(b.slice(off, BATCH_ROWS))
                 n += b.num_rows
         w.close()
         return {"clusters_file": CLUSTERS, "duplicated_documents": n, "partitions": self.parts}

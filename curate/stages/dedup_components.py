@@ -18,7 +18,9 @@ from curate.io.arrays import cast, from_numpy, take, unique
 from curate.stages.dedup_common import (
     DECISION_SCHEMA,
     GID_SHIFT,
+    WorkFile,
     _write_table_atomic,
+    read_work,
     row_of,
     shard_of,
 )
@@ -51,9 +53,9 @@ def run_components(stage, ctx) -> None:
     parent = _array(stage, ctx, "parent", n, np.int64, lambda lo, hi: np.arange(lo, hi, dtype=np.int64))
     edges = 0
     for loc in stage.edge_files(ctx):
-        pf = pq.ParquetFile(loc.fs.open_input_file(loc.path))
-        for g in range(pf.num_row_groups):
-            t = pf.read_row_group(g, columns=["a", "b"], use_threads=False)
+        f = WorkFile(loc)
+        for g in f.groups(None):
+            t = f.batch(g, ["a", "b"])
             a, b = dense(t.column("a").to_numpy()), dense(t.column("b").to_numpy())
             _native.union_find(a, b, parent, False, False)
             edges += len(a)
@@ -70,8 +72,8 @@ def run_components(stage, ctx) -> None:
 
 
 def _node_files(stage, ctx, s: int) -> pa.Table:
-    loc = stage.work(ctx, f"nodes/{s:06d}.parquet")
-    return pq.ParquetFile(loc.fs.open_input_file(loc.path)).read()  # not read_table: it imports pyarrow.dataset
+    loc = stage.work(ctx, f"nodes/{s:06d}.arrow")
+    return read_work(loc)
 
 
 def _representatives(stage, ctx, parent, size, start) -> np.ndarray:
@@ -137,7 +139,7 @@ def _decisions(stage, ctx, parent, size, start, best) -> None:
             "rep_id": take(rep_id_all, k) if len(k) else pa.array([], pa.string()),
             "size": from_numpy(sz[m].astype(np.int64)),
         }), DECISION_SCHEMA)
-        _write_table_atomic(stage.work(ctx, f"decide/{s:06d}.parquet"), [(0, t)], DECISION_SCHEMA)
+        _write_table_atomic(stage.work(ctx, f"decide/{s:06d}.arrow"), [(0, t)], DECISION_SCHEMA)
         members += int(m.sum())
         clusters += int((root[m] == np.arange(lo, hi)[m]).sum())
     ctx.result.count("clusters", clusters)
@@ -145,5 +147,5 @@ def _decisions(stage, ctx, parent, size, start, best) -> None:
 
 
 def load_decisions(stage, ctx, shard: int) -> pa.Table:
-    loc = stage.work(ctx, f"decide/{shard:06d}.parquet")
-    return pq.ParquetFile(loc.fs.open_input_file(loc.path)).read()  # written in row order already
+    loc = stage.work(ctx, f"decide/{shard:06d}.arrow")
+    return read_work(loc)  # written in row order already

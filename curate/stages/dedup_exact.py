@@ -46,7 +46,7 @@ class DedupExact(GlobalDedup):
             ctx.result.rows_in += b.num_rows
             ctx.progress(b.num_rows, 0)
         t = pa.concat_tables(tables) if tables else None
-        loc = self.work(ctx, f"hash/{shard:06d}.parquet")
+        loc = self.work(ctx, f"hash/{shard:06d}.arrow")
         loc.fs.create_dir(self.work(ctx, "hash").path, recursive=True)
         if t is None:
             t = pa.table({"h1": pa.array([], pa.uint64()), "h2": pa.array([], pa.uint64()), "gid": pa.array([], pa.uint64()),
@@ -74,7 +74,7 @@ class DedupExact(GlobalDedup):
 
     def run_group(self, task: Task, ctx: TaskContext) -> None:
         p = task.spec
-        sources = [(self.work(ctx, f"hash/{i:06d}.parquet"), p) for i in range(len(self.dataset.shards))]
+        sources = [(self.work(ctx, f"hash/{i:06d}.arrow"), p) for i in range(len(self.dataset.shards))]
         found: list[pa.Table] = []
 
         def emit(t, rep_t, rep_idx, size):
@@ -85,5 +85,5 @@ class DedupExact(GlobalDedup):
         reduce_groups(sources, ["h1", "h2", "gid", "prio", "id"], ["h1", "h2"], ["prio", "gid"],
                       self.memory_per_task, spill_dir(ctx.out, "group", task.name), emit,
                       used_bits=int(self.parts).bit_length() - 1, counters=ctx.result.counters)
-        write_decisions(self.work(ctx, f"decide/p{p:05d}.parquet"), found)
+        write_decisions(self.work(ctx, f"decide/p{p:05d}.arrow"), found)
         ctx.result.count("duplicated_documents", int(sum(len(x) for x in found)))

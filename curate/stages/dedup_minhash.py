@@ -169,14 +169,14 @@ class DedupMinhash(GlobalDedup):
         for d in ("bands", "nodes"):
             self.work(ctx, d).fs.create_dir(self.work(ctx, d).path, recursive=True)
         t = pa.concat_tables(keys) if keys else pa.table({"key": pa.array([], pa.uint64()), "gid": pa.array([], pa.uint64())})
-        write_partitioned(self.work(ctx, f"bands/{shard:06d}.parquet"), t, part_of(t.column("key").to_numpy(), self.parts))
+        write_partitioned(self.work(ctx, f"bands/{shard:06d}.arrow"), t, part_of(t.column("key").to_numpy(), self.parts))
         nt = pa.concat_tables(nodes) if nodes else pa.table({"gid": pa.array([], pa.uint64()), "prio": pa.array([], pa.float64()), "id": pa.array([], pa.string())})
-        _write_table_atomic(self.work(ctx, f"nodes/{shard:06d}.parquet"), [(0, nt)], nt.schema)
+        _write_table_atomic(self.work(ctx, f"nodes/{shard:06d}.arrow"), [(0, nt)], nt.schema)
 
     # -- edges -----------------------------------------------------------------------------
     def run_edges(self, task: Task, ctx: TaskContext) -> None:
         p = task.spec
-        sources = [(self.work(ctx, f"bands/{i:06d}.parquet"), p) for i in range(len(self.dataset.shards))]
+        sources = [(self.work(ctx, f"bands/{i:06d}.arrow"), p) for i in range(len(self.dataset.shards))]
         found: list[np.ndarray] = []
 
         def emit(t, rep_t, rep_idx, size):
@@ -191,12 +191,12 @@ class DedupMinhash(GlobalDedup):
                       used_bits=int(self.parts).bit_length() - 1, counters=ctx.result.counters)
         e = unique_pairs(*np.concatenate(found).T) if found else np.empty((0, 2), np.uint64)
         t = pa.table({"a": from_numpy(e[:, 0]), "b": from_numpy(e[:, 1])})
-        loc = self.work(ctx, f"edges/p{p:05d}.parquet")
+        loc = self.work(ctx, f"edges/p{p:05d}.arrow")
         loc.fs.create_dir(self.work(ctx, "edges").path, recursive=True)
         # labelled by the shard of b, so that verify (per shard) reads only its own edges
         write_partitioned(loc, t, shard_of(e[:, 1]) if len(e) else np.empty(0, np.int64))
         if self.params.verify:  # and the first endpoints by their shard, for the fetch phase
-            loc = self.work(ctx, f"edges_a/p{p:05d}.parquet")
+            loc = self.work(ctx, f"edges_a/p{p:05d}.arrow")
             loc.fs.create_dir(self.work(ctx, "edges_a").path, recursive=True)
             a = unique(e[:, 0])
             write_partitioned(loc, pa.table({"a": from_numpy(a)}), shard_of(a))
@@ -218,8 +218,8 @@ class DedupMinhash(GlobalDedup):
     # -- components ------------------------------------------------------------------------
     def edge_files(self, ctx: TaskContext) -> list:
         if self.params.verify:
-            return [self.work(ctx, f"verified/{i:06d}.parquet") for i in range(len(self.dataset.shards))]
-        return [self.work(ctx, f"edges/p{p:05d}.parquet") for p in range(self.parts)]
+            return [self.work(ctx, f"verified/{i:06d}.arrow") for i in range(len(self.dataset.shards))]
+        return [self.work(ctx, f"edges/p{p:05d}.arrow") for p in range(self.parts)]
 
     def run_components(self, task: Task, ctx: TaskContext) -> None:
         from curate.stages.dedup_components import run_components

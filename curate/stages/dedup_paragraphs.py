@@ -88,7 +88,7 @@ class DedupParagraphs(GlobalDedup):
                 "prio": pa.array(prio),
             }))
             ctx.progress(b.num_rows, 0)
-        loc = self.work(ctx, f"hash/{shard:06d}.parquet")
+        loc = self.work(ctx, f"hash/{shard:06d}.arrow")
         loc.fs.create_dir(self.work(ctx, "hash").path, recursive=True)
         t = pa.concat_tables(tables) if tables else pa.table(
             {"h1": pa.array([], pa.uint64()), "h2": pa.array([], pa.uint64()), "gid": pa.array([], pa.uint64()),
@@ -97,7 +97,7 @@ class DedupParagraphs(GlobalDedup):
 
     def run_group(self, task: Task, ctx: TaskContext) -> None:
         p = task.spec
-        sources = [(self.work(ctx, f"hash/{i:06d}.parquet"), p) for i in range(len(self.dataset.shards))]
+        sources = [(self.work(ctx, f"hash/{i:06d}.arrow"), p) for i in range(len(self.dataset.shards))]
         found: list[pa.Table] = []
 
         def emit(t, rep_t, rep_idx, size):
@@ -112,7 +112,7 @@ class DedupParagraphs(GlobalDedup):
                       self.memory_per_task, spill_dir(ctx.out, "group", task.name), emit,
                       used_bits=int(self.parts).bit_length() - 1, counters=ctx.result.counters)
         t = pa.concat_tables(found).combine_chunks() if found else REMOVAL_SCHEMA.empty_table()
-        loc = self.work(ctx, f"decide/p{p:05d}.parquet")
+        loc = self.work(ctx, f"decide/p{p:05d}.arrow")
         loc.fs.create_dir(self.work(ctx, "decide").path, recursive=True)
         write_partitioned(loc, t, shard_of(t.column("gid").to_numpy()) if t.num_rows else np.empty(0, np.int64))
         ctx.result.count("duplicate_units", t.num_rows)
@@ -122,7 +122,7 @@ class DedupParagraphs(GlobalDedup):
         self._shard, self._row = task.spec, 0
         keys = []
         for p in range(self.parts):
-            t = read_label(self.work(ctx, f"decide/p{p:05d}.parquet"), task.spec)
+            t = read_label(self.work(ctx, f"decide/p{p:05d}.arrow"), task.spec)
             if t is not None:
                 keys.append(_unit_keys(row_of(t.column("gid").to_numpy()), t.column("unit").to_numpy()))
         self._removed = np.sort(np.concatenate(keys)) if keys else np.empty(0, np.uint64)

@@ -14,19 +14,18 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from curate import _native
 from curate.io.arrays import from_numpy, take, unique, unique_pairs
 from curate.io.parquet import iter_batches
-from curate.stages.dedup_common import _write_table_atomic, read_label, row_of, shard_of
+from curate.stages.dedup_common import WorkFile, _write_table_atomic, read_label, row_of, shard_of
 from curate.text.arrow import buffers, normalize
 
 SET_ROW_GROUP = 1024
 
 
 def _labelled(stage, ctx, folder: str, shard: int, columns: list[str]) -> pa.Table | None:
-    tables = [t for p in range(stage.parts) if (t := read_label(stage.work(ctx, f"{folder}/p{p:05d}.parquet"), shard, columns)) is not None]
+    tables = [t for p in range(stage.parts) if (t := read_label(stage.work(ctx, f"{folder}/p{p:05d}.arrow"), shard, columns)) is not None]
     return pa.concat_tables(tables) if tables else None
 
 
@@ -53,10 +52,10 @@ def fetch_shard(stage, shard: int, ctx) -> int:
     gids = unique(t.column("a").to_numpy()) if t is not None else np.empty(0, np.uint64)
     sets = _sets(stage, shard, row_of(gids))
     out = pa.table({"gid": from_numpy(gids), "shingles": sets})
-    loc = stage.work(ctx, f"shingles/{shard:06d}.parquet")
+    loc = stage.work(ctx, f"shingles/{shard:06d}.arrow")
     loc.fs.create_dir(stage.work(ctx, "shingles").path, recursive=True)
     chunks = [(i, out.slice(i, SET_ROW_GROUP)) for i in range(0, max(out.num_rows, 1), SET_ROW_GROUP)]
-    _write_table_atomic(loc, chunks, out.schema)
+    _write_table_atomic(loc, chunks, out.schema, ranges="gid")
     return len(gids)
 
 
@@ -66,21 +65,18 @@ def _remote_sets(stage, ctx, gids: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
     found_g, found_v, found_len = [], [], []
     for s in unique(shard_of(gids)):
         want = gids[shard_of(gids) == s]
-        loc = stage.work(ctx, f"shingles/{int(s):06d}.parquet")
-        pf = pq.ParquetFile(loc.fs.open_input_file(loc.path))
-        for g in range(pf.num_row_groups):
-            st = pf.metadata.row_group(g).column(0).statistics
-            if st is None or not st.has_min_max:
-                continue
-            lo, hi = np.searchsorted(want, [st.min, st.max + 1])
+        loc = stage.work(ctx, f"shingles/{int(s):06d}.arrow")
+        f = WorkFile(loc)
+        for g, (gmin, gmax) in enumerate(f.meta["ranges"]):
+            lo, hi = np.searchsorted(want, [np.uint64(gmin), np.uint64(gmax) + np.uint64(1)])
             if hi == lo:
                 continue
-            t = pf.read_row_group(g, use_threads=False)
+            t = f.batch(g)
             tg = t.column("gid").to_numpy()
             w = want[lo:hi]  # sorted, distinct
             at = np.minimum(np.searchsorted(w, tg), len(w) - 1)
             pick = np.flatnonzero(w[at] == tg)
-            col = take(t.column("shingles").combine_chunks(), pick)
+            col = take(t.column("shingles"), pick)
             found_g.append(tg[pick])
             offs = col.offsets.to_numpy()  # no null lists; not col.flatten(): it imports pyarrow.compute
             found_v.append(col.values.to_numpy()[offs[0] : offs[-1]])
@@ -111,7 +107,7 @@ def verify_shard(stage, shard: int, ctx) -> tuple[int, int]:
     _native.jaccard_pairs(np.ascontiguousarray(av, np.uint64), ao, ia, np.ascontiguousarray(bv, np.uint64), bo, ib, jac)
     ok = jac >= stage.params.threshold
     kept = pa.table({"a": from_numpy(a[ok]), "b": from_numpy(b[ok])})
-    loc = stage.work(ctx, f"verified/{shard:06d}.parquet")
+    loc = stage.work(ctx, f"verified/{shard:06d}.arrow")
     loc.fs.create_dir(stage.work(ctx, "verified").path, recursive=True)
     _write_table_atomic(loc, [(0, kept)], kept.schema)
     return int(ok.sum()), len(a)

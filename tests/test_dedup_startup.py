@@ -69,11 +69,29 @@ def test_arrays_helpers_equal_pyarrow_and_numpy():
     assert pc.sum(arrays.from_numpy(np.ones(5, np.int64))).as_py() == 5
 
 
-def test_minhash_run_imports_neither_pyarrow_compute_nor_numpy_ma(sample_dataset, tmp_path):
+def test_pcg_equals_numpy_default_rng():
+    from curate.stages.dedup_minhash import SEED, permutations
+    from curate.text.pcg import PCG64
+
+    for seed in (SEED, 0, 1, 2**32, 2**40 + 7, 2**130 + 3):
+        for n in (1, 7, 100, 128, 1024):
+            rng, mine = np.random.default_rng(seed), PCG64(seed)
+            for low in (1, 0, 5):
+                assert mine.integers(low, 2**63, n) == rng.integers(low, 2**63, n, dtype=np.uint64).tolist(), (seed, n, low)
+    for n in (1, 64, 128, 256, 1024):
+        rng = np.random.default_rng(SEED)
+        a = rng.integers(1, 2**63, n, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+        b = rng.integers(0, 2**63, n, dtype=np.uint64)
+        got = permutations.__wrapped__(n)
+        assert np.array_equal(got[0], a) and np.array_equal(got[1], b)
+        assert got[0].dtype == np.uint64 and got[1].dtype == np.uint64
+
+
+def test_minhash_run_imports_no_pyarrow_compute_numpy_ma_or_numpy_random(sample_dataset, tmp_path):
     code = (
         "import sys\nfrom curate.cli import main\n"
         "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
-        "print(','.join(m for m in ('pyarrow.compute', 'numpy.ma') if m in sys.modules))\n"
+        "print(','.join(m for m in ('pyarrow.compute', 'numpy.ma', 'numpy.random') if m in sys.modules))\n"
     )
     for k, extra in enumerate(([], ["--mode", "annotate"], ["--rejects", str(tmp_path / "rej")])):
         out = tmp_path / f"o{k}"

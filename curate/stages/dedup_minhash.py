@@ -82,9 +82,13 @@ def optimal_bands(threshold: float, num_perm: int, fp_weight: float = 0.5, fn_we
 
 @lru_cache(maxsize=8)
 def permutations(num_perm: int) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(SEED)
-    a = rng.integers(1, 2**63, num_perm, dtype=np.uint64) * np.uint64(2) + np.uint64(1)  # odd
-    b = rng.integers(0, 2**63, num_perm, dtype=np.uint64)
+    """rng = np.random.default_rng(SEED); a = rng.integers(1, 2**63, num_perm) * 2 + 1 (odd);
+    b = rng.integers(0, 2**63, num_perm), both uint64 (curate.text.pcg: without numpy.random)."""
+    from curate.text.pcg import PCG64
+
+    rng = PCG64(SEED)
+    a = np.array(rng.integers(1, 2**63, num_perm), np.uint64) * np.uint64(2) + np.uint64(1)
+    b = np.array(rng.integers(0, 2**63, num_perm), np.uint64)
     return a, b
 
 

@@ -198,8 +198,7 @@ def _sample_work(p: Partial, spec: ShardSpec, sub: pa.Array, keys: np.ndarray) -
         return
     simple = normalize(sub, "simple")
     if not spec.tokens:
-        ws = normalize(sub, "whitespace")
-        words = (pc.count_substring(ws, " ").to_numpy(zero_copy_only=False) + (pc.binary_length(ws).to_numpy(zero_copy_only=False) > 0)).astype(np.int64)
+        words = _words(sub)
         p.words += int(words.sum())
         p.words_hist.add(words)
         _moments(p.words_moments, words)
@@ -217,6 +216,15 @@ def _sample_work(p: Partial, spec: ShardSpec, sub: pa.Array, keys: np.ndarray) -
         ok = cnt > 0  # an empty text has no shingles and no signature
         p.near_keys.append(keys[near][ok])
         p.near_sigs.append(sig[ok])
+
+
+def _words(text: pa.Array) -> np.ndarray:
+    """Words per string: the spaces of its whitespace normal form, plus one unless it is empty
+    (the spaces found once in the whole buffer, then counted per string by their offsets)."""
+    off, data, _ = buffers(normalize(text, "whitespace"))
+    o = off - off[0]
+    spaces = np.flatnonzero(np.frombuffer(data, np.uint8)[off[0]:off[-1]] == 32)
+    return (np.diff(np.searchsorted(spaces, o)) + (o[1:] > o[:-1])).astype(np.int64)
 
 
 class _Queue:

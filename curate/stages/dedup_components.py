@@ -33,8 +33,8 @@ def _array(stage, ctx, name: str, n: int, dtype, fill) -> np.ndarray:
     if 3 * 8 * n <= stage.memory_per_task:
         a = np.empty(n, dtype)
     else:
-        loc = stage.work(ctx, f"components/{name}.bin")
-        loc.fs.create_dir(stage.work(ctx, "components").path, recursive=True)
+        loc = ctx.out.child(f"_work/components/{name}.bin")
+        loc.fs.create_dir(ctx.out.child("_work/components").path, recursive=True)
         a = np.memmap(loc.path, dtype=dtype, mode="w+", shape=(max(n, 1),))[:n]
         ctx.result.count("memory_mapped_arrays")
     for lo in range(0, n, CHUNK):
@@ -125,7 +125,6 @@ def _decisions(stage, ctx, parent, size, start, best) -> None:
     rep_gid_all = (rep_shard.astype(np.uint64) << np.uint64(GID_SHIFT)) + (rep_dense - start[rep_shard]).astype(np.uint64)
 
     clusters = members = 0
-    stage.work(ctx, "decide").fs.create_dir(stage.work(ctx, "decide").path, recursive=True)
     for s in range(shards):
         lo, hi = int(start[s]), int(start[s + 1])
         root = np.asarray(parent[lo:hi])

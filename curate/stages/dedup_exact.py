@@ -47,7 +47,6 @@ class DedupExact(GlobalDedup):
             ctx.progress(b.num_rows, 0)
         t = pa.concat_tables(tables) if tables else None
         loc = self.work(ctx, f"hash/{shard:06d}.arrow")
-        loc.fs.create_dir(self.work(ctx, "hash").path, recursive=True)
         if t is None:
             t = pa.table({"h1": pa.array([], pa.uint64()), "h2": pa.array([], pa.uint64()), "gid": pa.array([], pa.uint64()),
                           "prio": pa.array([], pa.float64()), "id": pa.array([], pa.string())})

@@ -170,8 +170,6 @@ class DedupMinhash(GlobalDedup):
             nodes.append(pa.table({"gid": from_numpy(g), "prio": from_numpy(priority(b, self.keep)), "id": b.column("id")}))
             ctx.result.count("no_shingles", int((~has).sum()))
             ctx.progress(b.num_rows, 0)
-        for d in ("bands", "nodes"):
-            self.work(ctx, d).fs.create_dir(self.work(ctx, d).path, recursive=True)
         t = pa.concat_tables(keys) if keys else pa.table({"key": pa.array([], pa.uint64()), "gid": pa.array([], pa.uint64())})
         write_partitioned(self.work(ctx, f"bands/{shard:06d}.arrow"), t, part_of(t.column("key").to_numpy(), self.parts))
         nt = pa.concat_tables(nodes) if nodes else pa.table({"gid": pa.array([], pa.uint64()), "prio": pa.array([], pa.float64()), "id": pa.array([], pa.string())})
@@ -196,12 +194,10 @@ class DedupMinhash(GlobalDedup):
         e = unique_pairs(*np.concatenate(found).T) if found else np.empty((0, 2), np.uint64)
         t = pa.table({"a": from_numpy(e[:, 0]), "b": from_numpy(e[:, 1])})
         loc = self.work(ctx, f"edges/p{p:05d}.arrow")
-        loc.fs.create_dir(self.work(ctx, "edges").path, recursive=True)
         # labelled by the shard of b, so that verify (per shard) reads only its own edges
         write_partitioned(loc, t, shard_of(e[:, 1]) if len(e) else np.empty(0, np.int64))
         if self.params.verify:  # and the first endpoints by their shard, for the fetch phase
             loc = self.work(ctx, f"edges_a/p{p:05d}.arrow")
-            loc.fs.create_dir(self.work(ctx, "edges_a").path, recursive=True)
             a = unique(e[:, 0])
             write_partitioned(loc, pa.table({"a": from_numpy(a)}), shard_of(a))
         ctx.result.count("candidate_pairs", len(e))

@@ -89,7 +89,6 @@ class DedupParagraphs(GlobalDedup):
             }))
             ctx.progress(b.num_rows, 0)
         loc = self.work(ctx, f"hash/{shard:06d}.arrow")
-        loc.fs.create_dir(self.work(ctx, "hash").path, recursive=True)
         t = pa.concat_tables(tables) if tables else pa.table(
             {"h1": pa.array([], pa.uint64()), "h2": pa.array([], pa.uint64()), "gid": pa.array([], pa.uint64()),
              "unit": pa.array([], pa.int64()), "prio": pa.array([], pa.float64())})
@@ -113,7 +112,6 @@ class DedupParagraphs(GlobalDedup):
                       used_bits=int(self.parts).bit_length() - 1, counters=ctx.result.counters)
         t = pa.concat_tables(found).combine_chunks() if found else REMOVAL_SCHEMA.empty_table()
         loc = self.work(ctx, f"decide/p{p:05d}.arrow")
-        loc.fs.create_dir(self.work(ctx, "decide").path, recursive=True)
         write_partitioned(loc, t, shard_of(t.column("gid").to_numpy()) if t.num_rows else np.empty(0, np.int64))
         ctx.result.count("duplicate_units", t.num_rows)
 

@@ -53,7 +53,6 @@ def fetch_shard(stage, shard: int, ctx) -> int:
     sets = _sets(stage, shard, row_of(gids))
     out = pa.table({"gid": from_numpy(gids), "shingles": sets})
     loc = stage.work(ctx, f"shingles/{shard:06d}.arrow")
-    loc.fs.create_dir(stage.work(ctx, "shingles").path, recursive=True)
     chunks = [(i, out.slice(i, SET_ROW_GROUP)) for i in range(0, max(out.num_rows, 1), SET_ROW_GROUP)]
     _write_table_atomic(loc, chunks, out.schema, ranges="gid")
     return len(gids)
@@ -108,6 +107,5 @@ def verify_shard(stage, shard: int, ctx) -> tuple[int, int]:
     ok = jac >= stage.params.threshold
     kept = pa.table({"a": from_numpy(a[ok]), "b": from_numpy(b[ok])})
     loc = stage.work(ctx, f"verified/{shard:06d}.arrow")
-    loc.fs.create_dir(stage.work(ctx, "verified").path, recursive=True)
     _write_table_atomic(loc, [(0, kept)], kept.schema)
     return int(ok.sum()), len(a)

@@ -2,12 +2,12 @@
 of the two documents' shingle sets reaches the threshold (LSH alone lets false positives chain
 clusters together).
 
-Edges are labelled by the shard of b (edges/) and their a ends by the shard of a (edges_a/).
-  fetch  (per shard t): the shingle sets of the a ends that live in t -> shingles/t.parquet,
-                        sorted by gid, in small row groups
-  verify (per shard s): the edges whose b lives in s; b's sets from s's own text, a's sets read
-                        from the shingles files, only the row groups that hold them
-Each task reads one shard's text once; nothing holds more than its own shard's candidates.
+Edges are labelled by the shard of b (edges-p*) and their a ends by the shard of a (edges_a-p*).
+  fetch  (per shard t): the shingle sets of every edge end that lives in t (a ends and b ends)
+                        -> shingles-t, sorted by gid, in small batches with their gid ranges
+  verify (per shard s): the edges whose b lives in s; both ends' sets read from the shingles
+                        files, only the batches that hold them
+Each shard's text is read once (by fetch); nothing holds more than its own shard's candidates.
 """
 
 from __future__ import annotations
@@ -48,8 +48,9 @@ def _sets(stage, shard: int, rows: np.ndarray) -> pa.ListArray:
 
 
 def fetch_shard(stage, shard: int, ctx) -> int:
-    t = _labelled(stage, ctx, "edges_a", shard, ["a"])
-    gids = unique(t.column("a").to_numpy()) if t is not None else np.empty(0, np.uint64)
+    ends = [t.column(c).to_numpy() for folder, c in (("edges_a", "a"), ("edges", "b"))
+            if (t := _labelled(stage, ctx, folder, shard, [c])) is not None]
+    gids = unique(np.concatenate(ends)) if ends else np.empty(0, np.uint64)
     sets = _sets(stage, shard, row_of(gids))
     out = pa.table({"gid": from_numpy(gids), "shingles": sets})
     loc = stage.work(ctx, f"shingles/{shard:06d}.arrow")
@@ -59,8 +60,8 @@ def fetch_shard(stage, shard: int, ctx) -> int:
 
 
 def _remote_sets(stage, ctx, gids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(sorted gids, their sets' values, offsets) for first endpoints, reading only the row groups
-    that hold them."""
+    """(sorted gids, their sets' values, offsets) from the shingles files, reading only the
+    batches that hold them."""
     found_g, found_v, found_len = [], [], []
     for s in unique(shard_of(gids)):
         want = gids[shard_of(gids) == s]
@@ -97,13 +98,11 @@ def verify_shard(stage, shard: int, ctx) -> tuple[int, int]:
     else:
         e = np.empty((0, 2), np.uint64)
     a, b = e[:, 0], e[:, 1]
-    b_rows = unique(row_of(b))
-    b_sets = _sets(stage, shard, b_rows)
-    a_gids, av, ao = _remote_sets(stage, ctx, unique(a))
-    bv, bo = b_sets.values.to_numpy(), b_sets.offsets.to_numpy().astype(np.int64)
-    ia, ib = np.searchsorted(a_gids, a).astype(np.int64), np.searchsorted(b_rows, row_of(b)).astype(np.int64)
+    g, v, o = _remote_sets(stage, ctx, unique(np.concatenate([a, b])))  # b's sets too: fetch made them
+    ia, ib = np.searchsorted(g, a).astype(np.int64), np.searchsorted(g, b).astype(np.int64)
+    v = np.ascontiguousarray(v, np.uint64)
     jac = np.empty(len(a), np.float64)
-    _native.jaccard_pairs(np.ascontiguousarray(av, np.uint64), ao, ia, np.ascontiguousarray(bv, np.uint64), bo, ib, jac)
+    _native.jaccard_pairs(v, o, ia, v, o, ib, jac)
     ok = jac >= stage.params.threshold
     kept = pa.table({"a": from_numpy(a[ok]), "b": from_numpy(b[ok])})
     loc = stage.work(ctx, f"verified/{shard:06d}.arrow")

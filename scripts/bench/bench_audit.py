@@ -9,12 +9,14 @@ medians; a ratio is the median of the per-repetition ratios):
                      and the peak RSS of the process tree, once per repetition, on the corpus and
                      on a 10x smaller one (memory must not grow with the corpus)
   audit (full, REF)  with --before REF: the same full audit by the code of git commit REF (its
-                     curate/ package extracted beside the runs, with this tree's C extensions)
+                     curate/ package extracted beside the runs, with this tree's C extensions);
+                     likewise `audit --sample (REF)`, also with --no-full
 
 Run from the repository root:
     python scripts/bench/bench_audit.py                       # corpus-2GB-s0, 3 repetitions
     python scripts/bench/bench_audit.py --reps 1 --no-full
     python scripts/bench/bench_audit.py --reps 1 --before 8a20dfb --no-small
+    python scripts/bench/bench_audit.py --reps 5 --no-full --before 4758005   # --sample, before/after
 """
 
 from __future__ import annotations
@@ -61,13 +63,15 @@ def main() -> None:
         "read text": [str(PY), str(HERE / "read_text.py"), str(a.dataset)],
         "audit --sample": [str(CURATE), "audit", str(a.dataset), "--sample", str(a.sample), "-j", str(a.workers), "--json", "-q"],
     }
+    # the code of commit REF: its curate/ first on sys.path (PYTHONPATH would come after the
+    # working directory's curate/)
+    boot = f"import sys; sys.path.insert(0, {str(old_tree(a.before))!r}); from curate.cli import main; main()" if a.before else ""
+    if a.before:
+        contenders[f"audit --sample ({a.before})"] = [str(PY), "-c", boot, *contenders["audit --sample"][1:]]
     if not a.no_full:
         contenders["audit (full)"] = [str(CURATE), "audit", str(a.dataset), "-j", str(a.workers), "--json", "-q"]
         if a.before:
-            name = f"audit (full, {a.before})"
-            # first on sys.path (PYTHONPATH would come after the working directory's curate/)
-            boot = f"import sys; sys.path.insert(0, {str(old_tree(a.before))!r}); from curate.cli import main; main()"
-            contenders[name] = [str(PY), "-c", boot, "audit", str(a.dataset), "-j", str(a.workers), "--json", "-q"]
+            contenders[f"audit (full, {a.before})"] = [str(PY), "-c", boot, "audit", str(a.dataset), "-j", str(a.workers), "--json", "-q"]
         if a.small.exists() and not a.no_small:
             contenders["audit (full, 10x smaller)"] = [str(CURATE), "audit", str(a.small), "-j", str(a.workers), "--json", "-q"]
     got: dict[str, list[dict]] = {k: [] for k in contenders}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -99,3 +100,36 @@ def test_minhash_run_imports_no_pyarrow_compute_numpy_ma_or_numpy_random(sample_
         r = subprocess.run([sys.executable, "-c", f"import sys; sys.argv = {argv!r}\n" + code],
                            capture_output=True, text=True, check=True)
         assert r.stdout.strip() == "", (extra, r.stdout, r.stderr)
+
+
+@pytest.mark.parametrize("kind, opts", [("minhash", []), ("minhash", ["--mode", "annotate"]), ("exact", []),
+                                        ("paragraphs", [])])
+def test_small_input_decoded_once_same_output(sample_dataset, tmp_path, monkeypatch, kind, opts):
+    # Below pool_min_bytes a run stays in one process and decodes each input shard once for all
+    # its phases; the output (and the rejects) must be the bytes of a run that reads every time.
+    import curate.stages.dedup_common as dc
+    from tests.conftest import run
+
+    def outputs(out: Path) -> dict[str, bytes]:
+        return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*.parquet"))}
+
+    reads: list[str] = []
+    real = dc.iter_batches
+
+    def counting(loc, *a, **k):
+        reads.append(loc.path)
+        return real(loc, *a, **k)
+
+    monkeypatch.setattr(dc, "iter_batches", counting)
+    runs = {}
+    for name, threshold in (("every_time", "0"), ("once", str(16 << 20))):
+        monkeypatch.setenv("CURATE_POOL_MIN_BYTES", threshold)
+        reads.clear()
+        out, rej = tmp_path / name, tmp_path / f"{name}_rejects"
+        r = run("dedup", kind, sample_dataset, out, "-j", "1", "-q", "--rejects", rej, *opts)
+        assert r.exit_code == 0, r.output
+        runs[name] = outputs(out), outputs(rej) if rej.exists() else {}, len(reads), len(set(reads))
+    shards = len(list(Path(sample_dataset).glob("*.parquet")))
+    assert runs["once"][:2] == runs["every_time"][:2]
+    assert runs["once"][2] == runs["once"][3] == shards  # one decode per shard
+    assert runs["every_time"][2] >= (2 if kind == "minhash" else 1) * shards  # signature (and fetch) read again

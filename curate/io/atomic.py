@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 
 from curate.io.location import Location
 
@@ -13,7 +12,7 @@ TMP_MARK = ".tmp-"
 def tmp_sibling(loc: Location) -> Location:
     """A hidden sibling name; readers skip names that start with '.'."""
     head, _, name = loc.path.rpartition("/")
-    tmp = f".{name}{TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}"
+    tmp = f".{name}{TMP_MARK}{os.getpid()}-{os.urandom(4).hex()}"  # secrets.token_hex(4), without importing secrets
     uri_head = loc.uri.rpartition("/")[0]
     return Location(f"{uri_head}/{tmp}", f"{head}/{tmp}", loc.fs_uri)
 

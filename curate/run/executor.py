@@ -631,12 +631,11 @@ def _finalize(stage: Stage, out: Location, rejects: Location | None, results: li
     mf.write_success(out)
     if not opts.keep_work:
         work = out.child(WORK)
-        if out.is_local:
-            import shutil
-
-            shutil.rmtree(work.path, ignore_errors=True)
-        else:
-            out.fs.delete_dir(work.path)
+        try:
+            out.fs.delete_dir(work.path)  # recursive, in C++: no shutil (and bz2, lzma) to import
+        except OSError:
+            if not out.is_local:
+                raise  # locally, as rmtree(ignore_errors=True): a concurrent slice may be removing it
     log.info(
         f"{stage.name}: wrote {out.uri}: {totals['rows_in']:,} in, {totals['rows_out']:,} kept, "
         f"{totals['rows_rejected']:,} rejected"

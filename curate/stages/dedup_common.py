@@ -279,10 +279,6 @@ def _source_tables(sources, columns):
             yield pa.Table.from_batches([f.batch(g, columns)])
 
 
-def _sources_bytes(sources) -> int:
-    return sum(WorkFile(loc).nbytes(label) for loc, label in sources)
-
-
 def reduce_groups(sources, columns: list[str], keys: list[str], order: list[str], budget: int,
                   spill: Location, emit, used_bits: int = 0, counters: dict | None = None) -> None:
     """Group rows by `keys` across sources and call emit(table, rep_table, rep_idx, size) in chunks:
@@ -296,8 +292,9 @@ def reduce_groups(sources, columns: list[str], keys: list[str], order: list[str]
     if used_bits >= 64:  # every bit of keys[0] is used: all rows share it
         _stream_one_key(sources, columns, keys, order, emit)
         return
-    if _sources_bytes(sources) * 3 <= budget:
-        tables = list(_source_tables(sources, columns))
+    files = [(WorkFile(loc), label) for loc, label in sources]  # each opened once
+    if sum(f.nbytes(label) for f, label in files) * 3 <= budget:
+        tables = [pa.Table.from_batches([f.batch(g, columns)]) for f, label in files for g in f.groups(label)]
         if tables:
             _group_in_memory(tables, keys, order, emit)
         return
@@ -368,12 +365,13 @@ def _stream_one_key(sources, columns, keys, order, emit) -> None:
 
 # ---- the shared shape of a dedup stage ---------------------------------------------------
 
-from curate.io.dataset import Dataset  # noqa: E402
+from curate.io.dataset import Dataset, check_same_schema  # noqa: E402
 from curate.io.parquet import BATCH_ROWS, iter_batches, open_parquet  # noqa: E402
 from curate.run.executor import Phase, Task, TaskContext, TaskResult  # noqa: E402
 from curate.stages.base import MapStage, mark_rejected  # noqa: E402
 
 CLUSTERS = "_clusters.parquet"
+_DECODED: dict[tuple[int, int], list[pa.RecordBatch]] = {}  # (stage, shard) -> batches; see shard_batches
 CLUSTER_SCHEMA = pa.schema([("id", pa.string()), ("cluster", pa.string()), ("cluster_size", pa.int64())])
 DECISION_SCHEMA = pa.schema([("gid", pa.uint64()), ("rep_gid", pa.uint64()), ("rep_id", pa.string()), ("size", pa.int64())])
 
@@ -410,7 +408,10 @@ class GlobalDedup(MapStage):
         # would only multiply its small work files.
         from curate.run.executor import pool_min_bytes
 
-        minimum = 1 if self.dataset.total_bytes < pool_min_bytes() else 4
+        small = self.dataset.total_bytes < pool_min_bytes()
+        minimum = 1 if small else 4
+        _DECODED.clear()
+        self._decode_once, self._driver_pid = small, os.getpid()
         self.parts = partition_count(rows * self.rows_per_doc(), self.bytes_per_row, PLAN_BUDGET, minimum)
         groups = [Task(f"p{p:05d}", p) for p in range(self.parts)]
         return [
@@ -446,11 +447,35 @@ class GlobalDedup(MapStage):
 
     def read_shard(self, task: Task, columns: list[str]):
         """(first row, batch) over one input shard, only the named columns."""
-        shard = self.dataset.shards[task.spec]
         row = 0
-        for b in iter_batches(shard.loc, columns=columns):
+        for b in self.shard_batches(task.spec, columns):
             yield row, b
             row += b.num_rows
+
+    def shard_batches(self, shard: int, columns: list[str] | None = None):
+        """The batches of one input shard, only `columns` (None: all). The signature, fetch and
+        apply phases each read every shard: an input small enough to run in one process (see
+        pool_min_bytes, which bounds the memory) is decoded once per run, in that process."""
+        loc = self.dataset.shards[shard].loc
+        if not (getattr(self, "_decode_once", False) and os.getpid() == self._driver_pid):
+            return iter_batches(loc, columns=columns)
+        batches = _DECODED.get((id(self), shard))
+        if batches is None:
+            pf = open_parquet(loc)
+            if self._schema is not None and shard != 0:  # as MapStage._batches checks it
+                check_same_schema(self._schema, self.dataset.shards[0].loc.uri, pf.schema_arrow, loc.uri)
+            batches = _DECODED[(id(self), shard)] = list(iter_batches(loc, pf=pf))
+        return batches if columns is None else [b.select(columns) for b in batches]
+
+    def _batches(self, task: Task, ctx: TaskContext):
+        if task.spec is None or not getattr(self, "_decode_once", False):
+            yield from super()._batches(task, ctx)
+            return
+        batches = self.shard_batches(task.spec)
+        total = max(sum(b.num_rows for b in batches), 1)
+        size = self.dataset.shards[task.spec].size
+        for b in batches:
+            yield b, int(size * b.num_rows / total)  # as MapStage._batches counts bytes_in
 
     def columns_needed(self) -> list[str]:
         return list(dict.fromkeys(["id", "text"] + self.keep.columns))
@@ -517,6 +542,8 @@ class GlobalDedup(MapStage):
     def finalize(self, out: Location, results: list[TaskResult]) -> dict:
         """Gather the per-shard cluster pieces into OUT/_clusters.parquet, in shard order."""
         from curate.io.parquet import ShardWriter
+
+        _DECODED.clear()
 
         w = ShardWriter(out.child(CLUSTERS), CLUSTER_SCHEMA)
         n = 0

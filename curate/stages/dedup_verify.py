@@ -17,7 +17,6 @@ import pyarrow as pa
 
 from curate import _native
 from curate.io.arrays import from_numpy, take, unique, unique_pairs
-from curate.io.parquet import iter_batches
 from curate.stages.dedup_common import WorkFile, _write_table_atomic, read_label, row_of, shard_of
 from curate.text.arrow import buffers, normalize
 
@@ -34,7 +33,7 @@ def _sets(stage, shard: int, rows: np.ndarray) -> pa.ListArray:
     from curate.stages.dedup_minhash import SEED
 
     texts, start = [], 0
-    for b in iter_batches(stage.dataset.shards[shard].loc, columns=["text"]):
+    for b in stage.shard_batches(shard, ["text"]):
         lo, hi = np.searchsorted(rows, [start, start + b.num_rows])
         if hi > lo:
             texts.append(take(b.column("text"), rows[lo:hi] - start))

@@ -185,11 +185,42 @@ def write_partitioned(loc: Location, table: pa.Table, labels: np.ndarray) -> Non
     _write_table_atomic(loc, pieces, table.schema)
 
 
+class SmallRun:
+    """What a run small enough for one process (see pool_min_bytes, which bounds the memory)
+    keeps between its phases, in that process: the decoded input shards (signature, fetch and
+    apply each read every shard) and the open work files (read by several tasks; a work file
+    is written once, before anything reads it). Cleared when a run plans and when it ends."""
+
+    pid: int | None = None  # the process of the small run under way
+    decoded: dict[int, list[pa.RecordBatch]] = {}
+    files: dict[str, WorkFile] = {}
+
+    @classmethod
+    def start(cls, on: bool) -> None:
+        cls.pid = os.getpid() if on else None
+        cls.decoded, cls.files = {}, {}
+
+    @classmethod
+    def active(cls) -> bool:
+        return cls.pid == os.getpid()
+
+
 class WorkFile:
     """A work file opened for reading: its batches, and the labels, sizes and ranges written
     with them (a spill file has none: it is read whole)."""
 
-    def __init__(self, loc: Location):
+    def __new__(cls, loc: Location):
+        if SmallRun.active():
+            f = SmallRun.files.get(loc.path)
+            if f is None:
+                f = SmallRun.files[loc.path] = super().__new__(cls)
+                f._open(loc)
+            return f
+        f = super().__new__(cls)
+        f._open(loc)
+        return f
+
+    def _open(self, loc: Location) -> None:
         self.loc = loc
         self.reader = pa.ipc.open_file(loc.fs.open_input_file(loc.path))
         raw = (self.reader.schema.metadata or {}).get(PARTS_KEY)
@@ -371,7 +402,6 @@ from curate.run.executor import Phase, Task, TaskContext, TaskResult  # noqa: E4
 from curate.stages.base import MapStage, mark_rejected  # noqa: E402
 
 CLUSTERS = "_clusters.parquet"
-_DECODED: dict[tuple[int, int], list[pa.RecordBatch]] = {}  # (stage, shard) -> batches; see shard_batches
 CLUSTER_SCHEMA = pa.schema([("id", pa.string()), ("cluster", pa.string()), ("cluster_size", pa.int64())])
 DECISION_SCHEMA = pa.schema([("gid", pa.uint64()), ("rep_gid", pa.uint64()), ("rep_id", pa.string()), ("size", pa.int64())])
 
@@ -410,8 +440,7 @@ class GlobalDedup(MapStage):
 
         small = self.dataset.total_bytes < pool_min_bytes()
         minimum = 1 if small else 4
-        _DECODED.clear()
-        self._decode_once, self._driver_pid = small, os.getpid()
+        SmallRun.start(small)
         self.parts = partition_count(rows * self.rows_per_doc(), self.bytes_per_row, PLAN_BUDGET, minimum)
         groups = [Task(f"p{p:05d}", p) for p in range(self.parts)]
         return [
@@ -453,22 +482,20 @@ class GlobalDedup(MapStage):
             row += b.num_rows
 
     def shard_batches(self, shard: int, columns: list[str] | None = None):
-        """The batches of one input shard, only `columns` (None: all). The signature, fetch and
-        apply phases each read every shard: an input small enough to run in one process (see
-        pool_min_bytes, which bounds the memory) is decoded once per run, in that process."""
+        """The batches of one input shard, only `columns` (None: all); decoded once in a SmallRun."""
         loc = self.dataset.shards[shard].loc
-        if not (getattr(self, "_decode_once", False) and os.getpid() == self._driver_pid):
+        if not SmallRun.active():
             return iter_batches(loc, columns=columns)
-        batches = _DECODED.get((id(self), shard))
+        batches = SmallRun.decoded.get(shard)
         if batches is None:
             pf = open_parquet(loc)
             if self._schema is not None and shard != 0:  # as MapStage._batches checks it
                 check_same_schema(self._schema, self.dataset.shards[0].loc.uri, pf.schema_arrow, loc.uri)
-            batches = _DECODED[(id(self), shard)] = list(iter_batches(loc, pf=pf))
+            batches = SmallRun.decoded[shard] = list(iter_batches(loc, pf=pf))
         return batches if columns is None else [b.select(columns) for b in batches]
 
     def _batches(self, task: Task, ctx: TaskContext):
-        if task.spec is None or not getattr(self, "_decode_once", False):
+        if task.spec is None or not SmallRun.active():
             yield from super()._batches(task, ctx)
             return
         batches = self.shard_batches(task.spec)
@@ -543,7 +570,7 @@ class GlobalDedup(MapStage):
         """Gather the per-shard cluster pieces into OUT/_clusters.parquet, in shard order."""
         from curate.io.parquet import ShardWriter
 
-        _DECODED.clear()
+        SmallRun.start(False)
 
         w = ShardWriter(out.child(CLUSTERS), CLUSTER_SCHEMA)
         n = 0

@@ -137,7 +137,32 @@ def part_of(key: np.ndarray, parts: int) -> np.ndarray:
 # ---- partitioned work files ----------------------------------------------------------------
 
 
-def _write_table_atomic(loc: Location, tables: list[tuple[int, pa.Table]], schema: pa.Schema,
+def _write_table_atomic(loc: Location, tables: list[tuple[int, pa.Table]], schema: pa.Schema) -> None:
+    """Write (label, table) pieces as row groups of one Parquet file; metadata maps label -> row
+    groups. (resample's selection files; dedup's own work files are Arrow IPC: see write_work.)"""
+    import pyarrow.parquet as pq
+
+    target = tmp_sibling(loc) if needs_rename(loc) else loc
+    parts: dict[str, list[int]] = {}
+    rg = 0
+    with loc.fs.open_output_stream(target.path) as sink:
+        meta_schema = schema  # metadata goes in after we know the row groups: use the footer
+        writer = pq.ParquetWriter(sink, meta_schema, compression="zstd", compression_level=1, use_dictionary=False)
+        for label, t in tables:
+            if t.num_rows == 0:
+                continue
+            start = rg
+            for off in range(0, t.num_rows, WORK_ROW_GROUP):
+                writer.write_table(t.slice(off, WORK_ROW_GROUP), row_group_size=WORK_ROW_GROUP)
+                rg += 1
+            parts[str(label)] = list(range(start, rg))
+        writer.add_key_value_metadata({PARTS_KEY.decode(): json.dumps(parts)})
+        writer.close()
+    if target is not loc:
+        commit(target, loc)
+
+
+def write_work(loc: Location, tables: list[tuple[int, pa.Table]], schema: pa.Schema,
                         ranges: str | None = None) -> None:
     """Write (label, table) pieces as record batches of one Arrow IPC file; its schema metadata
     maps label -> batches and gives each batch's bytes (and, with `ranges`, the min and max of
@@ -173,7 +198,7 @@ def _min_max(col: pa.Array) -> list[int]:
 def write_partitioned(loc: Location, table: pa.Table, labels: np.ndarray) -> None:
     """Rows grouped by label (a partition or shard number), one or more batches per label."""
     if table.num_rows == 0:
-        _write_table_atomic(loc, [], table.schema)
+        write_work(loc, [], table.schema)
         return
     order = np.argsort(labels, kind="stable")
     sorted_labels = labels[order]
@@ -182,7 +207,7 @@ def write_partitioned(loc: Location, table: pa.Table, labels: np.ndarray) -> Non
     starts = np.concatenate([[0], cuts])
     ends = np.concatenate([cuts, [len(sorted_labels)]])
     pieces = [(int(sorted_labels[a]), table.slice(a, b - a)) for a, b in zip(starts, ends, strict=True)]
-    _write_table_atomic(loc, pieces, table.schema)
+    write_work(loc, pieces, table.schema)
 
 
 class SmallRun:
@@ -563,7 +588,7 @@ class GlobalDedup(MapStage):
     def end_task(self, task: Task, ctx: TaskContext) -> None:
         t = pa.concat_tables(self._clusters) if self._clusters else CLUSTER_SCHEMA.empty_table()
         loc = self.work(ctx, f"clusters/{task.spec:06d}.arrow")
-        _write_table_atomic(loc, [(0, cast(t, CLUSTER_SCHEMA))], CLUSTER_SCHEMA)
+        write_work(loc, [(0, cast(t, CLUSTER_SCHEMA))], CLUSTER_SCHEMA)
         self._decisions = None
 
     def finalize(self, out: Location, results: list[TaskResult]) -> dict:

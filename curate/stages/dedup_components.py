@@ -19,10 +19,10 @@ from curate.stages.dedup_common import (
     DECISION_SCHEMA,
     GID_SHIFT,
     WorkFile,
-    _write_table_atomic,
     read_work,
     row_of,
     shard_of,
+    write_work,
 )
 
 CHUNK = 1 << 22  # documents per step of the sequential passes
@@ -138,7 +138,7 @@ def _decisions(stage, ctx, parent, size, start, best) -> None:
             "rep_id": take(rep_id_all, k) if len(k) else pa.array([], pa.string()),
             "size": from_numpy(sz[m].astype(np.int64)),
         }), DECISION_SCHEMA)
-        _write_table_atomic(stage.work(ctx, f"decide/{s:06d}.arrow"), [(0, t)], DECISION_SCHEMA)
+        write_work(stage.work(ctx, f"decide/{s:06d}.arrow"), [(0, t)], DECISION_SCHEMA)
         members += int(m.sum())
         clusters += int((root[m] == np.arange(lo, hi)[m]).sum())
     ctx.result.count("clusters", clusters)

@@ -24,7 +24,6 @@ from curate.io.arrays import from_numpy, unique, unique_pairs
 from curate.run.executor import Phase, Task, TaskContext
 from curate.stages.dedup_common import (
     GlobalDedup,
-    _write_table_atomic,
     gids,
     part_of,
     priority,
@@ -32,6 +31,7 @@ from curate.stages.dedup_common import (
     shard_of,
     spill_dir,
     write_partitioned,
+    write_work,
 )
 from curate.text.arrow import buffers, normalize
 
@@ -173,7 +173,7 @@ class DedupMinhash(GlobalDedup):
         t = pa.concat_tables(keys) if keys else pa.table({"key": pa.array([], pa.uint64()), "gid": pa.array([], pa.uint64())})
         write_partitioned(self.work(ctx, f"bands/{shard:06d}.arrow"), t, part_of(t.column("key").to_numpy(), self.parts))
         nt = pa.concat_tables(nodes) if nodes else pa.table({"gid": pa.array([], pa.uint64()), "prio": pa.array([], pa.float64()), "id": pa.array([], pa.string())})
-        _write_table_atomic(self.work(ctx, f"nodes/{shard:06d}.arrow"), [(0, nt)], nt.schema)
+        write_work(self.work(ctx, f"nodes/{shard:06d}.arrow"), [(0, nt)], nt.schema)
 
     # -- edges -----------------------------------------------------------------------------
     def run_edges(self, task: Task, ctx: TaskContext) -> None:

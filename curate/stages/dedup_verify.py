@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from curate import _native
 from curate.io.arrays import from_numpy, take, unique, unique_pairs
-from curate.stages.dedup_common import WorkFile, _write_table_atomic, read_label, row_of, shard_of
+from curate.stages.dedup_common import WorkFile, read_label, row_of, shard_of, write_work
 from curate.text.arrow import buffers, normalize
 
 SET_ROW_GROUP = 1024
@@ -54,7 +54,7 @@ def fetch_shard(stage, shard: int, ctx) -> int:
     out = pa.table({"gid": from_numpy(gids), "shingles": sets})
     loc = stage.work(ctx, f"shingles/{shard:06d}.arrow")
     chunks = [(i, out.slice(i, SET_ROW_GROUP)) for i in range(0, max(out.num_rows, 1), SET_ROW_GROUP)]
-    _write_table_atomic(loc, chunks, out.schema, ranges="gid")
+    write_work(loc, chunks, out.schema, ranges="gid")
     return len(gids)
 
 
@@ -105,5 +105,5 @@ def verify_shard(stage, shard: int, ctx) -> tuple[int, int]:
     ok = jac >= stage.params.threshold
     kept = pa.table({"a": from_numpy(a[ok]), "b": from_numpy(b[ok])})
     loc = stage.work(ctx, f"verified/{shard:06d}.arrow")
-    _write_table_atomic(loc, [(0, kept)], kept.schema)
+    write_work(loc, [(0, kept)], kept.schema)
     return int(ok.sum()), len(a)

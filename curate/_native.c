@@ -896,6 +896,95 @@ static PyObject *py_shingle_hll(PyObject *self, PyObject *args) {
     return PyLong_FromLongLong(total);
 }
 
+/* minhash_hll(offsets, data, wide, ngram, a, b, out_sig, out_count, seed, p, reg int8[2^p]) ->
+ * distinct shingles: minhash() (word mode) and shingle_hll() of the same strings in one pass, each
+ * 5-gram hashed once for both (the audit's sampled rows when they are also its MinHash sample). */
+static PyObject *py_minhash_hll(PyObject *self, PyObject *args) {
+    PyObject *o, *d, *pa_, *pb_, *psig, *pcnt, *preg; int wide, ngram, p; unsigned long long seed;
+    if (!PyArg_ParseTuple(args, "OOpiOOOOKiO", &o, &d, &wide, &ngram, &pa_, &pb_, &psig, &pcnt, &seed, &p, &preg)) return NULL;
+    if (ngram < 1 || p < 4 || p > 16) { PyErr_SetString(PyExc_ValueError, "ngram >= 1 and 4 <= p <= 16"); return NULL; }
+    Strings s; Py_buffer ab, bb, sb, cb, rb;
+    if (get_strings(o, d, wide, &s) < 0) return NULL;
+    if (check_bounds(&s) < 0) { release_strings(&s); return NULL; }
+    if (PyObject_GetBuffer(pa_, &ab, PyBUF_SIMPLE) < 0) { release_strings(&s); return NULL; }
+    if (PyObject_GetBuffer(pb_, &bb, PyBUF_SIMPLE) < 0) { PyBuffer_Release(&ab); release_strings(&s); return NULL; }
+    Py_ssize_t K = ab.len / 8;
+    int got = 0;
+    if (bb.len / 8 != K || K < 1) PyErr_SetString(PyExc_ValueError, "a and b must be uint64 arrays of the same length");
+    else if (get_out(psig, &sb, s.n * K * 4) == 0) {
+        got = 1;
+        if (get_out(pcnt, &cb, s.n * 8) == 0) {
+            got = 2;
+            if (get_out(preg, &rb, (Py_ssize_t)1 << p) == 0) got = 3;
+        }
+    }
+    if (got < 3) {
+        if (got >= 2) PyBuffer_Release(&cb);
+        if (got >= 1) PyBuffer_Release(&sb);
+        PyBuffer_Release(&ab); PyBuffer_Release(&bb); release_strings(&s); return NULL;
+    }
+    const uint64_t *A = (const uint64_t *)ab.buf, *B = (const uint64_t *)bb.buf;
+    uint32_t *sig = (uint32_t *)sb.buf;
+    int64_t *cnt = (int64_t *)cb.buf, total = 0;
+    int8_t *reg = (int8_t *)rb.buf;
+    const uint8_t *base = (const uint8_t *)s.data.buf;
+    int failed = 0, level = simd_level();
+    Py_BEGIN_ALLOW_THREADS
+    int64_t *starts = NULL; size_t cap = 0, hcap = 0, tcap = 0;
+    uint32_t *hs = NULL, *tv = NULL, *ts = NULL, stamp = 0;
+    const uint32_t mask = ((uint32_t)1 << p) - 1;
+    Perms perms = {(uint64_t *)malloc((size_t)K * 8), (uint64_t *)malloc((size_t)K * 8), B, K};
+    if (!perms.lo || !perms.hi) failed = 1;
+    else for (Py_ssize_t k = 0; k < K; k++) { perms.lo[k] = A[k] & 0xFFFFFFFFu; perms.hi[k] = A[k] >> 32; }
+    for (Py_ssize_t i = 0; i < s.n && !failed; i++) {
+        int64_t lo = off_at(&s, i), hi = off_at(&s, i + 1);
+        const uint8_t *t = base + lo; size_t len = (size_t)(hi - lo);
+        uint32_t *row = sig + (size_t)i * K;
+        for (Py_ssize_t k = 0; k < K; k++) row[k] = 0xFFFFFFFFu;
+        cnt[i] = 0;
+        if (!len) continue;
+        if (cap < len + 1) {
+            int64_t *q = (int64_t *)realloc(starts, (len + 1) * sizeof(int64_t));
+            if (!q) { failed = 1; break; }
+            starts = q; cap = len + 1;
+        }
+        size_t nu = unit_starts(t, len, 0, starts), m = shingle_count(nu, ngram);
+        if (!m) continue;
+        if (hcap < m) {
+            uint32_t *q = (uint32_t *)realloc(hs, m * sizeof(uint32_t));
+            if (!q) { failed = 1; break; }
+            hs = q; hcap = m;
+        }
+        if (tcap < 2 * m || stamp == UINT32_MAX) {
+            size_t nc = tcap; while (nc < 2 * m) nc = nc ? 2 * nc : 64;
+            free(tv); free(ts);
+            tv = (uint32_t *)malloc(nc * 4); ts = (uint32_t *)calloc(nc, 4);
+            if (!tv || !ts) { failed = 1; break; }
+            tcap = nc; stamp = 0;
+        }
+        stamp++;
+        for (size_t u = 0; u < m; u++) {
+            uint32_t h = (uint32_t)shingle_hash(t, len, starts, nu, u, ngram, 0, seed);
+            hs[u] = h;
+            size_t j = (size_t)(fmix64(h) & (tcap - 1));
+            while (ts[j] == stamp && tv[j] != h) j = (j + 1) & (tcap - 1);
+            if (ts[j] == stamp) continue;
+            ts[j] = stamp; tv[j] = h; total++;
+            uint32_t bits = h >> p;
+            int8_t rank = (int8_t)(32 - p - (bits ? 32 - __builtin_clz(bits) : 0) + 1);
+            if (rank > reg[h & mask]) reg[h & mask] = rank;
+        }
+        apply_perms(&perms, hs, m, row, level);
+        cnt[i] = (int64_t)m;
+    }
+    free(starts); free(hs); free(tv); free(ts); free(perms.lo); free(perms.hi);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&rb); PyBuffer_Release(&cb); PyBuffer_Release(&sb);
+    PyBuffer_Release(&ab); PyBuffer_Release(&bb); release_strings(&s);
+    if (failed) return PyErr_NoMemory();
+    return PyLong_FromLongLong(total);
+}
+
 static PyMethodDef methods[] = {
     {"normalize", py_normalize, METH_VARARGS, "Simple or whitespace normalisation of each string (see source)."},
     {"union_find", py_union_find, METH_VARARGS, "Connected components: root = smallest node index."},
@@ -907,6 +996,7 @@ static PyMethodDef methods[] = {
     {"jaccard_pairs", py_jaccard_pairs, METH_VARARGS, "Exact Jaccard of pairs of sorted sets."},
     {"near_in_sample", py_near_in_sample, METH_VARARGS, "Audit: near-duplicate components within a MinHash sample."},
     {"shingle_hll", py_shingle_hll, METH_VARARGS, "Audit: HyperLogLog registers and distinct counts of shingles."},
+    {"minhash_hll", py_minhash_hll, METH_VARARGS, "Audit: minhash() and shingle_hll() in one pass (word shingles)."},
     {NULL, NULL, 0, NULL},
 };
 

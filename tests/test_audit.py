@@ -315,7 +315,7 @@ def test_sample_figures_are_those_of_the_audited_rows(corpus):
         assert lines[_norm_ws(e["text"])] - d["max_undercount"] <= e["count"] <= lines[_norm_ws(e["text"])]
 
 
-def test_shingle_hll_kernel_equals_sets_and_registers(corpus):
+def test_shingle_hll_and_minhash_hll_kernels_equal_sets_registers_signatures(corpus):
     from curate import _native
     from curate.text.arrow import buffers, normalize
 
@@ -327,6 +327,16 @@ def test_shingle_hll_kernel_equals_sets_and_registers(corpus):
         reg = np.zeros(1 << 14, np.int8)
         assert _native.shingle_hll(off, data, wide, char_mode, 5, 0x5EED, 14, reg) == len(h)
         assert np.array_equal(reg, hll_registers(h))
+    # MinHash and the registers in one pass: dedup minhash's signatures, the same registers
+    from curate.audit.near import permutations, signatures
+
+    a, b, seed = permutations(128)
+    sig, cnt, reg2 = np.empty((len(texts), 128), np.uint32), np.empty(len(texts), np.int64), np.zeros(1 << 14, np.int8)
+    total = _native.minhash_hll(off, data, wide, 5, a, b, sig, cnt, seed, 14, reg2)
+    ref_sig, ref_cnt = signatures(pa.array(texts), 5, 128)
+    assert np.array_equal(sig, ref_sig) and np.array_equal(cnt, ref_cnt)
+    vals, _ = _native.shingle_sets(off, data, wide, False, 5, 0x5EED)
+    assert total == len(vals) // 8 and np.array_equal(reg2, hll_registers(np.frombuffer(vals, np.uint64)))
 
 
 def _near_reference(sig: np.ndarray, bands: int, rows: int, window: int, threshold: float):

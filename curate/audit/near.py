@@ -14,6 +14,7 @@ Memory per process: S's signatures and band tables (m x 128 x 4 + m x bands x 16
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -33,6 +34,16 @@ def signatures(text: pa.Array, ngram: int, num_perm: int) -> tuple[np.ndarray, n
     from curate.stages.dedup_minhash import signatures as sign
 
     return sign(text, ngram, None, num_perm)
+
+
+@functools.lru_cache(maxsize=4)
+def permutations(num_perm: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """`dedup minhash`'s (a, b) and shingle seed: for _native.minhash_hll, signatures equal to
+    signatures()' (tested)."""
+    from curate.stages.dedup_minhash import SEED
+    from curate.stages.dedup_minhash import permutations as perms
+
+    return (*perms(num_perm), SEED)
 
 
 def sample_signatures(loc, first_gid: int, text: str, t_near: int, seed: int, ngram: int, num_perm: int):

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curate import _native, log
-from curate.audit.near import Probe, signatures
+from curate.audit.near import Probe, permutations, signatures
 from curate.audit.sketches import HLL_P, BottomK, ExactDup, HeavyHitters, LogHist, row_keys
 from curate.io.parquet import iter_batches, open_parquet
 from curate.text.arrow import as_string_array, buffers, normalize, normalize_hash128
@@ -207,15 +207,23 @@ def _sample_work(p: Partial, spec: ShardSpec, sub: pa.Array, keys: np.ndarray) -
     off, data, wide = buffers(simple)
     if p.hll is None:
         p.hll = np.zeros(1 << HLL_P, np.int8)
-    p.shingles += _native.shingle_hll(off, data, wide, False, prm.ngram, SHINGLE_SEED, HLL_P, p.hll)
+    near = keys <= np.uint64(spec.t_near)
+    if near.all() and not spec.probe:  # every row also in the MinHash sample: one 5-gram hashing
+        sig, cnt = np.empty((len(sub), prm.num_perm), np.uint32), np.empty(len(sub), np.int64)
+        a, b, seed = permutations(prm.num_perm)
+        p.shingles += _native.minhash_hll(off, data, wide, prm.ngram, a, b, sig, cnt, seed, HLL_P, p.hll)
+        near_keys = keys
+    else:
+        p.shingles += _native.shingle_hll(off, data, wide, False, prm.ngram, SHINGLE_SEED, HLL_P, p.hll)
+        if near.any() and not spec.probe:
+            sig, cnt = signatures(sub.filter(pa.array(near)), prm.ngram, prm.num_perm)
+            near_keys = keys[near]
+    if near.any() and not spec.probe:
+        ok = cnt > 0  # an empty text has no shingles and no signature
+        p.near_keys.append(near_keys[ok])
+        p.near_sigs.append(sig[ok])
     _count_units(p.lines, sub, "\n")
     _count_units(p.paragraphs, sub, "\n\n")
-    near = keys <= np.uint64(spec.t_near)
-    if near.any() and not spec.probe:
-        sig, cnt = signatures(sub.filter(pa.array(near)), prm.ngram, prm.num_perm)
-        ok = cnt > 0  # an empty text has no shingles and no signature
-        p.near_keys.append(keys[near][ok])
-        p.near_sigs.append(sig[ok])
 
 
 def _words(text: pa.Array) -> np.ndarray:

@@ -171,12 +171,6 @@ def _text_work(p: Partial, spec: ShardSpec, text: pa.Array, keys: np.ndarray) ->
     p.text_bytes += int(nbytes.sum())
     p.empty += int(np.count_nonzero(nbytes == 0))
     p.exact.add(normalize_hash128(text, "whitespace")[:, 0])
-    if spec.probe:
-        prm = spec.params
-        sig, cnt = signatures(text, prm.ngram, prm.num_perm)
-        ok = cnt > 0
-        p.signed += int(ok.sum())
-        _PROBE.add(keys[ok], sig[ok])
     audited = keys <= np.uint64(spec.t_sample)
     if audited.all():
         return text, keys
@@ -208,18 +202,24 @@ def _sample_work(p: Partial, spec: ShardSpec, sub: pa.Array, keys: np.ndarray) -
     if p.hll is None:
         p.hll = np.zeros(1 << HLL_P, np.int8)
     near = keys <= np.uint64(spec.t_near)
-    if near.all() and not spec.probe:  # every row also in the MinHash sample: one 5-gram hashing
+    # every row signed (a full audit: each document against the MinHash sample, every row
+    # audited) or every row in the MinHash sample: the signatures and the HLL in one 5-gram pass
+    if spec.probe or near.all():
         sig, cnt = np.empty((len(sub), prm.num_perm), np.uint32), np.empty(len(sub), np.int64)
         a, b, seed = permutations(prm.num_perm)
         p.shingles += _native.minhash_hll(off, data, wide, prm.ngram, a, b, sig, cnt, seed, HLL_P, p.hll)
         near_keys = keys
     else:
         p.shingles += _native.shingle_hll(off, data, wide, False, prm.ngram, SHINGLE_SEED, HLL_P, p.hll)
-        if near.any() and not spec.probe:
+        if near.any():
             sig, cnt = signatures(sub.filter(pa.array(near)), prm.ngram, prm.num_perm)
             near_keys = keys[near]
-    if near.any() and not spec.probe:
+    if spec.probe:
         ok = cnt > 0  # an empty text has no shingles and no signature
+        p.signed += int(ok.sum())
+        _PROBE.add(keys[ok], sig[ok])
+    elif near.any():
+        ok = cnt > 0
         p.near_keys.append(near_keys[ok])
         p.near_sigs.append(sig[ok])
     _count_units(p.lines, sub, "\n")

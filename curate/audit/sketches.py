@@ -18,6 +18,18 @@ def row_keys(gids: np.ndarray, seed: int) -> np.ndarray:
         return z ^ (z >> np.uint64(31))
 
 
+def sum_by_key(keys: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct keys sorted, their counts summed). The sketches merge sorted runs (their own keys
+    and each new or merged sketch's): numpy's stable sort (timsort) merges them ~3x faster than
+    np.unique's inverse with a weighted bincount."""
+    o = np.argsort(keys, kind="stable")
+    keys, counts = keys[o], counts[o].astype(np.int64)
+    if not len(keys):
+        return keys, counts
+    first = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+    return keys[first], np.add.reduceat(counts, first)
+
+
 class BottomK:
     """The k smallest keys seen, without their rows: the key threshold of a uniform sample of k."""
 
@@ -72,16 +84,7 @@ class ExactDup:
             self._pending, self._pending_n = [], 0
 
     def _merge(self, k: np.ndarray, c: np.ndarray) -> None:
-        keys = np.concatenate([self.keys, k])
-        counts = np.concatenate([self.counts, c])
-        # sorted runs (self's and each merged sketch's keys): timsort merges them ~3x faster than
-        # np.unique's inverse with a bincount
-        o = np.argsort(keys, kind="stable")
-        keys, counts = keys[o], counts[o]
-        if len(keys):
-            first = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
-            keys, counts = keys[first], np.add.reduceat(counts, first)
-        self.keys, self.counts = keys, counts.astype(np.int64)
+        self.keys, self.counts = sum_by_key(np.concatenate([self.keys, k]), np.concatenate([self.counts, c]))
         while len(self.keys) > self.capacity:
             self.level += 1
             keep = self.keys <= self._limit()
@@ -149,10 +152,7 @@ class HeavyHitters:
                 self.texts[h] = texts(int(i))[: self.text_chars]
 
     def _combine(self, keys: np.ndarray, counts: np.ndarray) -> None:
-        allk = np.concatenate([self.keys, keys])
-        allc = np.concatenate([self.counts, counts])
-        u, inv = np.unique(allk, return_inverse=True)
-        c = np.bincount(inv, weights=allc, minlength=len(u)).astype(np.int64)
+        u, c = sum_by_key(np.concatenate([self.keys, keys]), np.concatenate([self.counts, counts]))
         if len(u) > self.k:
             cut = int(np.partition(c, len(c) - self.k - 1)[len(c) - self.k - 1])  # the (k+1)-th largest
             c = c - cut

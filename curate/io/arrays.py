@@ -22,28 +22,32 @@ def from_numpy(a: np.ndarray, type: pa.DataType | None = None) -> pa.Array:
     return pa.Array.from_buffers(pa.from_numpy_dtype(a.dtype), len(a), [None, pa.py_buffer(a)])
 
 
-def _call(name: str, args: list, options=None):
-    from pyarrow._compute import call_function
+def _compute():
+    """pyarrow._compute, the module pyarrow.compute's names come from; the public module (same
+    names) should a pyarrow ever move it."""
+    try:
+        import pyarrow._compute as c
+    except ImportError:
+        import pyarrow.compute as c
+    return c
 
-    return call_function(name, args, options)
+
+def _call(name: str, args: list, options=None):
+    return _compute().call_function(name, args, options)
 
 
 def take(values, indices):
     """values.take(indices) for an array, chunked array, batch or table; indices may be numpy."""
-    from pyarrow._compute import TakeOptions
-
     if isinstance(indices, np.ndarray):
         indices = from_numpy(indices)
-    return _call("take", [values, indices], TakeOptions(boundscheck=True))
+    return _call("take", [values, indices], _compute().TakeOptions(boundscheck=True))
 
 
 def filter(values, mask):  # noqa: A001 (the Arrow kernel's name)
     """values.filter(mask) for an array, batch or table; mask may be a numpy bool array."""
-    from pyarrow._compute import FilterOptions
-
     if isinstance(mask, np.ndarray):
         mask = from_numpy(mask)
-    return _call("filter", [values, mask], FilterOptions("drop"))
+    return _call("filter", [values, mask], _compute().FilterOptions("drop"))
 
 
 def unique(a: np.ndarray) -> np.ndarray:

@@ -841,6 +841,35 @@ static PyObject *py_near_in_sample(PyObject *self, PyObject *args) {
     return PyLong_FromLongLong(found);
 }
 
+/* The distinct shingles of one string feeding HyperLogLog registers: an open-addressing set of
+ * 32-bit hashes, emptied per string by a stamp (slot value, and the string that filled it). */
+typedef struct { uint32_t *tv, *ts, stamp; size_t cap; int p; int8_t *reg; } Distinct;
+
+static int distinct_next(Distinct *q, size_t m) {  /* room for m hashes, empty; -1: no memory */
+    if (q->cap < 2 * m || q->stamp == UINT32_MAX) {
+        size_t nc = q->cap; while (nc < 2 * m) nc = nc ? 2 * nc : 64;
+        free(q->tv); free(q->ts);
+        q->tv = (uint32_t *)malloc(nc * 4); q->ts = (uint32_t *)calloc(nc, 4);
+        q->cap = nc; q->stamp = 0;
+        if (!q->tv || !q->ts) return -1;
+    }
+    q->stamp++;
+    return 0;
+}
+
+/* 1 if h is new to the string (then counted in the registers: datasketch's rule, register = low p
+ * bits, rank = 32 - p - bit_length of the rest + 1), else 0 */
+static inline int distinct_add(Distinct *q, uint32_t h) {
+    size_t j = (size_t)(fmix64(h) & (q->cap - 1));
+    while (q->ts[j] == q->stamp && q->tv[j] != h) j = (j + 1) & (q->cap - 1);
+    if (q->ts[j] == q->stamp) return 0;
+    q->ts[j] = q->stamp; q->tv[j] = h;
+    uint32_t bits = h >> q->p, r = h & (((uint32_t)1 << q->p) - 1);
+    int8_t rank = (int8_t)(32 - q->p - (bits ? 32 - __builtin_clz(bits) : 0) + 1);
+    if (rank > q->reg[r]) q->reg[r] = rank;
+    return 1;
+}
+
 /* shingle_hll(offsets, data, wide, char_mode, ngram, seed, p, reg int8[2^p]) -> distinct shingles:
  * the HyperLogLog registers (datasketch's rule: register = low p bits, rank = 32 - p - bit_length of
  * the rest + 1) of the 32-bit shingle hashes minhash() uses, and the number of distinct shingles
@@ -856,9 +885,8 @@ static PyObject *py_shingle_hll(PyObject *self, PyObject *args) {
     const uint8_t *base = (const uint8_t *)s.data.buf;
     int64_t total = 0; int failed = 0;
     Py_BEGIN_ALLOW_THREADS
-    int64_t *starts = NULL; size_t cap = 0, tcap = 0;
-    uint32_t *tv = NULL, *ts = NULL, stamp = 0;  /* slot value, and the string that filled it (+1) */
-    const uint32_t mask = ((uint32_t)1 << p) - 1;
+    int64_t *starts = NULL; size_t cap = 0;
+    Distinct q = {NULL, NULL, 0, 0, p, reg};
     for (Py_ssize_t i = 0; i < s.n && !failed; i++) {
         int64_t lo = off_at(&s, i), hi = off_at(&s, i + 1);
         const uint8_t *t = base + lo; size_t len = (size_t)(hi - lo);
@@ -870,26 +898,11 @@ static PyObject *py_shingle_hll(PyObject *self, PyObject *args) {
         }
         size_t nu = unit_starts(t, len, char_mode, starts), m = shingle_count(nu, ngram);
         if (!m) continue;
-        if (tcap < 2 * m || stamp == UINT32_MAX) {
-            size_t nc = tcap; while (nc < 2 * m) nc = nc ? 2 * nc : 64;
-            free(tv); free(ts);
-            tv = (uint32_t *)malloc(nc * 4); ts = (uint32_t *)calloc(nc, 4);
-            if (!tv || !ts) { failed = 1; break; }
-            tcap = nc; stamp = 0;
-        }
-        stamp++;
-        for (size_t u = 0; u < m; u++) {
-            uint32_t h = (uint32_t)shingle_hash(t, len, starts, nu, u, ngram, char_mode, seed);
-            size_t j = (size_t)(fmix64(h) & (tcap - 1));
-            while (ts[j] == stamp && tv[j] != h) j = (j + 1) & (tcap - 1);
-            if (ts[j] == stamp) continue;  /* seen in this string */
-            ts[j] = stamp; tv[j] = h; total++;
-            uint32_t bits = h >> p;
-            int8_t rank = (int8_t)(32 - p - (bits ? 32 - __builtin_clz(bits) : 0) + 1);
-            if (rank > reg[h & mask]) reg[h & mask] = rank;
-        }
+        if (distinct_next(&q, m) < 0) { failed = 1; break; }
+        for (size_t u = 0; u < m; u++)
+            total += distinct_add(&q, (uint32_t)shingle_hash(t, len, starts, nu, u, ngram, char_mode, seed));
     }
-    free(starts); free(tv); free(ts);
+    free(starts); free(q.tv); free(q.ts);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&rb); release_strings(&s);
     if (failed) return PyErr_NoMemory();
@@ -930,9 +943,9 @@ static PyObject *py_minhash_hll(PyObject *self, PyObject *args) {
     const uint8_t *base = (const uint8_t *)s.data.buf;
     int failed = 0, level = simd_level();
     Py_BEGIN_ALLOW_THREADS
-    int64_t *starts = NULL; size_t cap = 0, hcap = 0, tcap = 0;
-    uint32_t *hs = NULL, *tv = NULL, *ts = NULL, stamp = 0;
-    const uint32_t mask = ((uint32_t)1 << p) - 1;
+    int64_t *starts = NULL; size_t cap = 0, hcap = 0;
+    uint32_t *hs = NULL;
+    Distinct q = {NULL, NULL, 0, 0, p, reg};
     Perms perms = {(uint64_t *)malloc((size_t)K * 8), (uint64_t *)malloc((size_t)K * 8), B, K};
     if (!perms.lo || !perms.hi) failed = 1;
     else for (Py_ssize_t k = 0; k < K; k++) { perms.lo[k] = A[k] & 0xFFFFFFFFu; perms.hi[k] = A[k] >> 32; }
@@ -955,29 +968,15 @@ static PyObject *py_minhash_hll(PyObject *self, PyObject *args) {
             if (!q) { failed = 1; break; }
             hs = q; hcap = m;
         }
-        if (tcap < 2 * m || stamp == UINT32_MAX) {
-            size_t nc = tcap; while (nc < 2 * m) nc = nc ? 2 * nc : 64;
-            free(tv); free(ts);
-            tv = (uint32_t *)malloc(nc * 4); ts = (uint32_t *)calloc(nc, 4);
-            if (!tv || !ts) { failed = 1; break; }
-            tcap = nc; stamp = 0;
-        }
-        stamp++;
+        if (distinct_next(&q, m) < 0) { failed = 1; break; }
         for (size_t u = 0; u < m; u++) {
-            uint32_t h = (uint32_t)shingle_hash(t, len, starts, nu, u, ngram, 0, seed);
-            hs[u] = h;
-            size_t j = (size_t)(fmix64(h) & (tcap - 1));
-            while (ts[j] == stamp && tv[j] != h) j = (j + 1) & (tcap - 1);
-            if (ts[j] == stamp) continue;
-            ts[j] = stamp; tv[j] = h; total++;
-            uint32_t bits = h >> p;
-            int8_t rank = (int8_t)(32 - p - (bits ? 32 - __builtin_clz(bits) : 0) + 1);
-            if (rank > reg[h & mask]) reg[h & mask] = rank;
+            hs[u] = (uint32_t)shingle_hash(t, len, starts, nu, u, ngram, 0, seed);
+            total += distinct_add(&q, hs[u]);
         }
         apply_perms(&perms, hs, m, row, level);
         cnt[i] = (int64_t)m;
     }
-    free(starts); free(hs); free(tv); free(ts); free(perms.lo); free(perms.hi);
+    free(starts); free(hs); free(q.tv); free(q.ts); free(perms.lo); free(perms.hi);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&rb); PyBuffer_Release(&cb); PyBuffer_Release(&sb);
     PyBuffer_Release(&ab); PyBuffer_Release(&bb); release_strings(&s);

@@ -242,38 +242,51 @@ static void apply_perms(const Perms *p, const uint32_t *hs, size_t n, uint32_t *
 }
 #endif
 
-/* minhash(offsets, data, wide, char_mode, ngram, a, b, out_sig, out_count, seed)
- * out_sig: uint32[n*K], K = len(a) = len(b) (uint64 each); value_k = (a_k*h + b_k) >> 32 (see Perms).
- * out_count: int64[n] shingles per document (0: empty document, signature all 0xFFFFFFFF). */
-static PyObject *py_minhash(PyObject *self, PyObject *args) {
-    PyObject *o, *d, *pa_, *pb_, *psig, *pcnt; int wide, char_mode, ngram; unsigned long long seed;
-    if (!PyArg_ParseTuple(args, "OOppiOOOOK", &o, &d, &wide, &char_mode, &ngram, &pa_, &pb_, &psig, &pcnt, &seed)) return NULL;
-    if (ngram < 1) { PyErr_SetString(PyExc_ValueError, "ngram must be >= 1"); return NULL; }
-    Strings s; Py_buffer ab, bb, sb, cb;
-    if (get_strings(o, d, wide, &s) < 0) return NULL;
-    if (check_bounds(&s) < 0) { release_strings(&s); return NULL; }
-    if (PyObject_GetBuffer(pa_, &ab, PyBUF_SIMPLE) < 0) { release_strings(&s); return NULL; }
-    if (PyObject_GetBuffer(pb_, &bb, PyBUF_SIMPLE) < 0) { PyBuffer_Release(&ab); release_strings(&s); return NULL; }
-    Py_ssize_t K = ab.len / 8;
-    if (bb.len / 8 != K || K < 1) {
-        PyErr_SetString(PyExc_ValueError, "a and b must be uint64 arrays of the same length");
-        PyBuffer_Release(&ab); PyBuffer_Release(&bb); release_strings(&s); return NULL;
+/* The distinct shingles of one string feeding HyperLogLog registers: an open-addressing set of
+ * 32-bit hashes, emptied per string by a stamp (slot value, and the string that filled it). */
+typedef struct { uint32_t *tv, *ts, stamp; size_t cap; int p; int8_t *reg; } Distinct;
+
+static int distinct_next(Distinct *q, size_t m) {  /* room for m hashes, empty; -1: no memory */
+    if (q->cap < 2 * m || q->stamp == UINT32_MAX) {
+        size_t nc = q->cap; while (nc < 2 * m) nc = nc ? 2 * nc : 64;
+        free(q->tv); free(q->ts);
+        q->tv = (uint32_t *)malloc(nc * 4); q->ts = (uint32_t *)calloc(nc, 4);
+        q->cap = nc; q->stamp = 0;
+        if (!q->tv || !q->ts) return -1;
     }
-    if (get_out(psig, &sb, s.n * K * 4) < 0) { PyBuffer_Release(&ab); PyBuffer_Release(&bb); release_strings(&s); return NULL; }
-    if (get_out(pcnt, &cb, s.n * 8) < 0) { PyBuffer_Release(&sb); PyBuffer_Release(&ab); PyBuffer_Release(&bb); release_strings(&s); return NULL; }
-    const uint64_t *A = (const uint64_t *)ab.buf, *B = (const uint64_t *)bb.buf;
-    uint32_t *sig = (uint32_t *)sb.buf;
-    int64_t *cnt = (int64_t *)cb.buf;
-    const uint8_t *base = (const uint8_t *)s.data.buf;
+    q->stamp++;
+    return 0;
+}
+
+/* 1 if h is new to the string (then counted in the registers: datasketch's rule, register = low p
+ * bits, rank = 32 - p - bit_length of the rest + 1), else 0 */
+static inline int distinct_add(Distinct *q, uint32_t h) {
+    size_t j = (size_t)(fmix64(h) & (q->cap - 1));
+    while (q->ts[j] == q->stamp && q->tv[j] != h) j = (j + 1) & (q->cap - 1);
+    if (q->ts[j] == q->stamp) return 0;
+    q->ts[j] = q->stamp; q->tv[j] = h;
+    uint32_t bits = h >> q->p, r = h & (((uint32_t)1 << q->p) - 1);
+    int8_t rank = (int8_t)(32 - q->p - (bits ? 32 - __builtin_clz(bits) : 0) + 1);
+    if (rank > q->reg[r]) q->reg[r] = rank;
+    return 1;
+}
+
+/* The signatures of every string (see minhash() below) and, with q, each string's distinct
+ * shingles counted into q's registers from the same hashes (the audit). Returns the distinct
+ * count, -1 when out of memory. Called without the GIL. */
+static int64_t minhash_strings(const Strings *s, const uint64_t *A, const uint64_t *B, Py_ssize_t K,
+                               uint32_t *sig, int64_t *cnt, int char_mode, int ngram, uint64_t seed,
+                               Distinct *q) {
+    const uint8_t *base = (const uint8_t *)s->data.buf;
     int failed = 0, level = simd_level();
-    Py_BEGIN_ALLOW_THREADS
+    int64_t total = 0;
     int64_t *starts = NULL; size_t cap = 0;
     uint32_t *hs = NULL; size_t hcap = 0;
     Perms perms = {(uint64_t *)malloc((size_t)K * 8), (uint64_t *)malloc((size_t)K * 8), B, K};
     if (!perms.lo || !perms.hi) failed = 1;
     else for (Py_ssize_t k = 0; k < K; k++) { perms.lo[k] = A[k] & 0xFFFFFFFFu; perms.hi[k] = A[k] >> 32; }
-    for (Py_ssize_t i = 0; i < s.n && !failed; i++) {
-        int64_t lo = off_at(&s, i), hi = off_at(&s, i + 1);
+    for (Py_ssize_t i = 0; i < s->n && !failed; i++) {
+        int64_t lo = off_at(s, i), hi = off_at(s, i + 1);
         const uint8_t *t = base + lo; size_t len = (size_t)(hi - lo);
         uint32_t *row = sig + (size_t)i * K;
         for (Py_ssize_t k = 0; k < K; k++) row[k] = 0xFFFFFFFFu;
@@ -297,15 +310,46 @@ static PyObject *py_minhash(PyObject *self, PyObject *args) {
         }
         /* 32 bits of each shingle hash: the permutations below map 32-bit inputs */
         for (size_t u = 0; u < nsh; u++) hs[u] = (uint32_t)shingle_hash(t, len, starts, nu, u, ngram, char_mode, seed);
+        if (q) {
+            if (distinct_next(q, nsh) < 0) { failed = 1; break; }
+            for (size_t u = 0; u < nsh; u++) total += distinct_add(q, hs[u]);
+        }
         apply_perms(&perms, hs, nsh, row, level);
         cnt[i] = (int64_t)nsh;
     }
-    free(starts);
-    free(hs);
-    free(perms.lo); free(perms.hi);
+    free(starts); free(hs); free(perms.lo); free(perms.hi);
+    if (q) { free(q->tv); free(q->ts); }
+    return failed ? -1 : total;
+}
+
+/* minhash(offsets, data, wide, char_mode, ngram, a, b, out_sig, out_count, seed)
+ * out_sig: uint32[n*K], K = len(a) = len(b) (uint64 each); value_k = (a_k*h + b_k) >> 32 (see Perms).
+ * out_count: int64[n] shingles per document (0: empty document, signature all 0xFFFFFFFF). */
+static PyObject *py_minhash(PyObject *self, PyObject *args) {
+    PyObject *o, *d, *pa_, *pb_, *psig, *pcnt; int wide, char_mode, ngram; unsigned long long seed;
+    if (!PyArg_ParseTuple(args, "OOppiOOOOK", &o, &d, &wide, &char_mode, &ngram, &pa_, &pb_, &psig, &pcnt, &seed)) return NULL;
+    if (ngram < 1) { PyErr_SetString(PyExc_ValueError, "ngram must be >= 1"); return NULL; }
+    Strings s; Py_buffer ab, bb, sb, cb;
+    if (get_strings(o, d, wide, &s) < 0) return NULL;
+    if (check_bounds(&s) < 0) { release_strings(&s); return NULL; }
+    if (PyObject_GetBuffer(pa_, &ab, PyBUF_SIMPLE) < 0) { release_strings(&s); return NULL; }
+    if (PyObject_GetBuffer(pb_, &bb, PyBUF_SIMPLE) < 0) { PyBuffer_Release(&ab); release_strings(&s); return NULL; }
+    Py_ssize_t K = ab.len / 8;
+    if (bb.len / 8 != K || K < 1) {
+        PyErr_SetString(PyExc_ValueError, "a and b must be uint64 arrays of the same length");
+        PyBuffer_Release(&ab); PyBuffer_Release(&bb); release_strings(&s); return NULL;
+    }
+    if (get_out(psig, &sb, s.n * K * 4) < 0) { PyBuffer_Release(&ab); PyBuffer_Release(&bb); release_strings(&s); return NULL; }
+    if (get_out(pcnt, &cb, s.n * 8) < 0) { PyBuffer_Release(&sb); PyBuffer_Release(&ab); PyBuffer_Release(&bb); release_strings(&s); return NULL; }
+    const uint64_t *A = (const uint64_t *)ab.buf, *B = (const uint64_t *)bb.buf;
+    uint32_t *sig = (uint32_t *)sb.buf;
+    int64_t *cnt = (int64_t *)cb.buf;
+    int64_t got;
+    Py_BEGIN_ALLOW_THREADS
+    got = minhash_strings(&s, A, B, K, sig, cnt, char_mode, ngram, seed, NULL);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&cb); PyBuffer_Release(&sb); PyBuffer_Release(&ab); PyBuffer_Release(&bb); release_strings(&s);
-    if (failed) return PyErr_NoMemory();
+    if (got < 0) return PyErr_NoMemory();
     Py_RETURN_NONE;
 }
 
@@ -841,35 +885,6 @@ static PyObject *py_near_in_sample(PyObject *self, PyObject *args) {
     return PyLong_FromLongLong(found);
 }
 
-/* The distinct shingles of one string feeding HyperLogLog registers: an open-addressing set of
- * 32-bit hashes, emptied per string by a stamp (slot value, and the string that filled it). */
-typedef struct { uint32_t *tv, *ts, stamp; size_t cap; int p; int8_t *reg; } Distinct;
-
-static int distinct_next(Distinct *q, size_t m) {  /* room for m hashes, empty; -1: no memory */
-    if (q->cap < 2 * m || q->stamp == UINT32_MAX) {
-        size_t nc = q->cap; while (nc < 2 * m) nc = nc ? 2 * nc : 64;
-        free(q->tv); free(q->ts);
-        q->tv = (uint32_t *)malloc(nc * 4); q->ts = (uint32_t *)calloc(nc, 4);
-        q->cap = nc; q->stamp = 0;
-        if (!q->tv || !q->ts) return -1;
-    }
-    q->stamp++;
-    return 0;
-}
-
-/* 1 if h is new to the string (then counted in the registers: datasketch's rule, register = low p
- * bits, rank = 32 - p - bit_length of the rest + 1), else 0 */
-static inline int distinct_add(Distinct *q, uint32_t h) {
-    size_t j = (size_t)(fmix64(h) & (q->cap - 1));
-    while (q->ts[j] == q->stamp && q->tv[j] != h) j = (j + 1) & (q->cap - 1);
-    if (q->ts[j] == q->stamp) return 0;
-    q->ts[j] = q->stamp; q->tv[j] = h;
-    uint32_t bits = h >> q->p, r = h & (((uint32_t)1 << q->p) - 1);
-    int8_t rank = (int8_t)(32 - q->p - (bits ? 32 - __builtin_clz(bits) : 0) + 1);
-    if (rank > q->reg[r]) q->reg[r] = rank;
-    return 1;
-}
-
 /* shingle_hll(offsets, data, wide, char_mode, ngram, seed, p, reg int8[2^p]) -> distinct shingles:
  * the HyperLogLog registers (datasketch's rule: register = low p bits, rank = 32 - p - bit_length of
  * the rest + 1) of the 32-bit shingle hashes minhash() uses, and the number of distinct shingles
@@ -938,49 +953,14 @@ static PyObject *py_minhash_hll(PyObject *self, PyObject *args) {
     }
     const uint64_t *A = (const uint64_t *)ab.buf, *B = (const uint64_t *)bb.buf;
     uint32_t *sig = (uint32_t *)sb.buf;
-    int64_t *cnt = (int64_t *)cb.buf, total = 0;
-    int8_t *reg = (int8_t *)rb.buf;
-    const uint8_t *base = (const uint8_t *)s.data.buf;
-    int failed = 0, level = simd_level();
+    int64_t *cnt = (int64_t *)cb.buf, total;
+    Distinct q = {NULL, NULL, 0, 0, p, (int8_t *)rb.buf};
     Py_BEGIN_ALLOW_THREADS
-    int64_t *starts = NULL; size_t cap = 0, hcap = 0;
-    uint32_t *hs = NULL;
-    Distinct q = {NULL, NULL, 0, 0, p, reg};
-    Perms perms = {(uint64_t *)malloc((size_t)K * 8), (uint64_t *)malloc((size_t)K * 8), B, K};
-    if (!perms.lo || !perms.hi) failed = 1;
-    else for (Py_ssize_t k = 0; k < K; k++) { perms.lo[k] = A[k] & 0xFFFFFFFFu; perms.hi[k] = A[k] >> 32; }
-    for (Py_ssize_t i = 0; i < s.n && !failed; i++) {
-        int64_t lo = off_at(&s, i), hi = off_at(&s, i + 1);
-        const uint8_t *t = base + lo; size_t len = (size_t)(hi - lo);
-        uint32_t *row = sig + (size_t)i * K;
-        for (Py_ssize_t k = 0; k < K; k++) row[k] = 0xFFFFFFFFu;
-        cnt[i] = 0;
-        if (!len) continue;
-        if (cap < len + 1) {
-            int64_t *q = (int64_t *)realloc(starts, (len + 1) * sizeof(int64_t));
-            if (!q) { failed = 1; break; }
-            starts = q; cap = len + 1;
-        }
-        size_t nu = unit_starts(t, len, 0, starts), m = shingle_count(nu, ngram);
-        if (!m) continue;
-        if (hcap < m) {
-            uint32_t *q = (uint32_t *)realloc(hs, m * sizeof(uint32_t));
-            if (!q) { failed = 1; break; }
-            hs = q; hcap = m;
-        }
-        if (distinct_next(&q, m) < 0) { failed = 1; break; }
-        for (size_t u = 0; u < m; u++) {
-            hs[u] = (uint32_t)shingle_hash(t, len, starts, nu, u, ngram, 0, seed);
-            total += distinct_add(&q, hs[u]);
-        }
-        apply_perms(&perms, hs, m, row, level);
-        cnt[i] = (int64_t)m;
-    }
-    free(starts); free(hs); free(q.tv); free(q.ts); free(perms.lo); free(perms.hi);
+    total = minhash_strings(&s, A, B, K, sig, cnt, 0, ngram, seed, &q);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&rb); PyBuffer_Release(&cb); PyBuffer_Release(&sb);
     PyBuffer_Release(&ab); PyBuffer_Release(&bb); release_strings(&s);
-    if (failed) return PyErr_NoMemory();
+    if (total < 0) return PyErr_NoMemory();
     return PyLong_FromLongLong(total);
 }
 

@@ -104,7 +104,9 @@ def spearman(a, b) -> float:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def main() -> None:
+def prepare() -> tuple[argparse.Namespace, Path, Path, int]:
+    """This bench's and bench_fasttext's arguments and inputs: (args, raw dataset, target JSONL,
+    text bytes of the raw dataset)."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--mb", type=int, default=20)
     ap.add_argument("--reps", type=int, default=3)
@@ -116,6 +118,11 @@ def main() -> None:
 
     text_bytes = sum(pc.sum(pc.binary_length(pq.read_table(f, columns=["text"]).column(0))).as_py()
                      for f in raw.glob("part-*.parquet"))
+    return a, raw, target, text_bytes
+
+
+def main() -> None:
+    a, raw, target, text_bytes = prepare()
     rows = sum(pq.ParquetFile(f).metadata.num_rows for f in raw.glob("part-*.parquet"))
     runs = WORK / "runs"
     peer_py = WORK / "peer_dsir.py"

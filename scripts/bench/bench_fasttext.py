@@ -18,20 +18,18 @@ The labels of both are compared (agreement must be 1.0).
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import json
 import platform
 import sys
 from pathlib import Path
 
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
-from bench_dsir import WORK, make_inputs  # noqa: E402
+from bench_dsir import WORK, prepare  # noqa: E402
 from measure import interleaved, ratio, save, timing  # noqa: E402
 
 RESULTS = HERE / "results"
@@ -72,16 +70,8 @@ def train_model(dest: Path) -> Path:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--mb", type=int, default=20)
-    ap.add_argument("--reps", type=int, default=3)
-    a = ap.parse_args()
-    if not PEERS.exists():
-        raise SystemExit("peers venv missing: bash scripts/bench/setup_peers.sh")
-    raw, _ = make_inputs(a.mb)
+    a, raw, _, text_bytes = prepare()
     model = train_model(WORK / "domain.ft.bin")
-    text_bytes = sum(pc.sum(pc.binary_length(pq.read_table(f, columns=["text"]).column(0))).as_py()
-                     for f in raw.glob("part-*.parquet"))
     runs = WORK / "ft-runs"
     loop_py = WORK / "ft_loop.py"
     loop_py.write_text(LOOP)

@@ -33,15 +33,10 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
-from measure import measure  # noqa: E402
+from measure import CURATE, DATA, PY, RESULTS, ROOT, measure  # noqa: E402
 
-DATA = HERE / "data"
 RUNS = DATA / "_audit_runs"
-RESULTS = HERE / "results"
-PY = ROOT / ".venv" / "bin" / "python"
-CURATE = ROOT / ".venv" / "bin" / "curate"
 
 
 def main() -> None:

@@ -57,13 +57,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import exact_jaccard  # noqa: E402
 import make_dup_corpus  # noqa: E402
+from measure import CURATE, PY, RESULTS, ROOT  # noqa: E402
 from measure import measure as _measure  # noqa: E402
 
-ROOT = HERE.parents[1]
-RESULTS = HERE / "results"
 RUNS = HERE / "data" / "_dedup_runs"
-PY = ROOT / ".venv" / "bin" / "python"
-CURATE = ROOT / ".venv" / "bin" / "curate"
 PEERS_PY = HERE / ".venv-peers" / "bin" / "python"
 
 

@@ -30,15 +30,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
-from measure import interleaved, ratio, save, timing  # noqa: E402
+from measure import CURATE, DATA, PY, RESULTS, ROOT, interleaved, ratio, save, timing  # noqa: E402
 
-DATA = HERE / "data"
 WORK = DATA / "_dsir_runs"
-RESULTS = HERE / "results"
-PY = ROOT / ".venv" / "bin" / "python"
-CURATE = ROOT / ".venv" / "bin" / "curate"
 PEERS = HERE / ".venv-peers" / "bin" / "python"
 SOURCE = DATA / "corpus-200MB-s0" / "parquet"
 

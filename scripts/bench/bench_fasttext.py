@@ -27,14 +27,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 from bench_dsir import WORK, prepare  # noqa: E402
-from measure import interleaved, ratio, save, timing  # noqa: E402
+from measure import CURATE, PY, RESULTS, ROOT, interleaved, ratio, save, timing  # noqa: E402
 
-RESULTS = HERE / "results"
-PY = ROOT / ".venv" / "bin" / "python"
-CURATE = ROOT / ".venv" / "bin" / "curate"
 PEERS = HERE / ".venv-peers" / "bin" / "python"
 
 LOOP = r'''

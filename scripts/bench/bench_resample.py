@@ -30,15 +30,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
-from measure import measure  # noqa: E402
+from measure import CURATE, DATA, PY, RESULTS, ROOT, measure  # noqa: E402
 
-DATA = HERE / "data"
 WORK = DATA / "_resample_runs"
-RESULTS = HERE / "results"
-PY = ROOT / ".venv" / "bin" / "python"
-CURATE = ROOT / ".venv" / "bin" / "curate"
 MIXTURE = {"function": 0.4, "class": 0.3, "module": 0.2, "topic": 0.1}
 
 

@@ -32,15 +32,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
-from measure import measure  # noqa: E402
+from measure import CURATE, DATA, PY, RESULTS, ROOT, measure  # noqa: E402
 
-DATA = HERE / "data"
 WORK = DATA / "_score_runs"
-RESULTS = HERE / "results"
-PY = ROOT / ".venv" / "bin" / "python"
-CURATE = ROOT / ".venv" / "bin" / "curate"
 BIN = ROOT / ".venv" / "bin"
 CORPORA = {"sample": DATA / "dup-sample" / "parquet", "100MB": DATA / "dup-100MB-s0" / "parquet",
            "1GB": DATA / "dup-1GB-s0" / "parquet"}

@@ -31,15 +31,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
-from measure import measure  # noqa: E402
+from measure import CURATE, DATA, PY, RESULTS, ROOT, measure  # noqa: E402
 
-DATA = HERE / "data"
 WORK = DATA / "_signals_runs"
-RESULTS = HERE / "results"
-PY = ROOT / ".venv" / "bin" / "python"
-CURATE = ROOT / ".venv" / "bin" / "curate"
 CORPORA = {"web": DATA / "web-sample", "sample": DATA / "dup-sample" / "parquet", "200MB": DATA / "corpus-200MB-s0" / "parquet"}
 SETS = "gopher,gopher-repetition,c4,fineweb"
 

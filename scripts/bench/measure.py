@@ -12,6 +12,12 @@ import threading
 import time
 from pathlib import Path
 
+# where every bench finds the repository, its cached corpora, its results and the curate under test
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "scripts" / "bench" / "data"
+RESULTS = ROOT / "scripts" / "bench" / "results"
+PY = ROOT / ".venv" / "bin" / "python"
+CURATE = ROOT / ".venv" / "bin" / "curate"
 PAGE = os.sysconf("SC_PAGE_SIZE")
 TIMEOUT = 3600
 

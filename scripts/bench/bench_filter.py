@@ -18,20 +18,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
-
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from measure import CURATE, DATA, PY, RESULTS, ROOT, measure  # noqa: E402
+from measure import CURATE, DATA, PY, RESULTS, ROOT, corpus_stats, measure, run_meta  # noqa: E402
 
 WORK = DATA / "_filter_runs"
 CORPORA = {"100MB": DATA / "dup-100MB-s0" / "parquet", "1GB": DATA / "dup-1GB-s0" / "parquet"}
@@ -48,15 +43,6 @@ def ensure_corpus(name: str) -> Path:
     return p
 
 
-def corpus_stats(corpus: Path) -> tuple[int, int]:
-    docs = text = 0
-    for f in sorted(corpus.glob("part-*.parquet")):
-        t = pq.read_table(f, columns=["text"])
-        docs += t.num_rows
-        text += pc.sum(pc.binary_length(t.column("text"))).as_py()
-    return docs, text
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--corpus", default="100MB", choices=sorted(CORPORA))
@@ -64,9 +50,7 @@ def main() -> None:
     a = ap.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     RESULTS.mkdir(exist_ok=True)
-    meta = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": platform.platform(), "cpus": os.cpu_count(),
-            "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                     cwd=ROOT).stdout.strip()}
+    meta = run_meta()
     corpus = ensure_corpus(a.corpus)
     shards = sorted(str(f) for f in corpus.glob("part-*.parquet"))
     docs, text = corpus_stats(corpus)

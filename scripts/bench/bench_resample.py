@@ -18,20 +18,15 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
-
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from measure import CURATE, DATA, PY, RESULTS, ROOT, measure  # noqa: E402
+from measure import CURATE, DATA, PY, RESULTS, ROOT, corpus_stats, measure, run_meta  # noqa: E402
 
 WORK = DATA / "_resample_runs"
 MIXTURE = {"function": 0.4, "class": 0.3, "module": 0.2, "topic": 0.1}
@@ -59,16 +54,10 @@ def main() -> None:
     a = ap.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     RESULTS.mkdir(exist_ok=True)
-    meta = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": platform.platform(), "cpus": os.cpu_count(),
-            "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                     cwd=ROOT).stdout.strip()}
+    meta = run_meta()
     corpus = ensure_corpus(a.corpus)
     shards = sorted(str(f) for f in corpus.glob("part-*.parquet"))
-    docs = text = 0
-    for f in shards:
-        t = pq.read_table(f, columns=["text"])
-        docs += t.num_rows
-        text += pc.sum(pc.binary_length(t.column("text"))).as_py()
+    docs, text = corpus_stats(corpus)
     print(f"corpus {a.corpus}: {docs:,} docs, {len(shards)} shards, {text / 1e6:.1f} MB text", file=sys.stderr)
     mix = WORK / "mixture.toml"
     mix.write_text("".join(f"{k} = {v}\n" for k, v in MIXTURE.items()))

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import subprocess
 import sys
@@ -33,7 +32,7 @@ import pyarrow.parquet as pq
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from measure import CURATE, DATA, PY, RESULTS, ROOT, measure  # noqa: E402
+from measure import CURATE, DATA, PY, RESULTS, ROOT, measure, run_meta  # noqa: E402
 
 WORK = DATA / "_score_runs"
 BIN = ROOT / ".venv" / "bin"
@@ -102,8 +101,7 @@ def main() -> None:
     a = ap.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     RESULTS.mkdir(exist_ok=True)
-    meta = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": platform.platform(), "cpus": __import__("os").cpu_count(),
-            "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()}
+    meta = run_meta()
 
     corpus = ensure_corpus(a.score_corpus)
     model = WORK / f"score-{a.score_corpus}.bin"

@@ -128,3 +128,25 @@ def save(results: Path, name: str, report: dict) -> None:
     results.mkdir(exist_ok=True)
     (results / f"{name}.json").write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps(report, indent=1))
+
+
+def run_meta() -> dict:
+    """When, where and at which commit a bench ran."""
+    import platform
+
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout
+    return {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": platform.platform(), "cpus": os.cpu_count(),
+            "commit": commit.strip()}
+
+
+def corpus_stats(corpus: Path) -> tuple[int, int]:
+    """Documents and UTF-8 bytes of text of a dataset's shards."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    docs = text = 0
+    for f in sorted(corpus.glob("part-*.parquet")):
+        t = pq.read_table(f, columns=["text"])
+        docs += t.num_rows
+        text += pc.sum(pc.binary_length(t.column("text"))).as_py()
+    return docs, text

@@ -22,7 +22,7 @@ from curate.errors import CurateError, OutputError, UsageError
 from curate.io import manifest as mf
 from curate.io.atomic import is_tmp_name, write_bytes_atomic
 from curate.io.location import STDIO, Location, info, locate
-from curate.run.proc import default_workers, tune_malloc  # noqa: F401  (re-exported)
+from curate.run.proc import default_workers, imports_done, tune_malloc  # noqa: F401  (re-exported)
 from curate.run.progress import Reporter
 
 WORK = "_work"
@@ -137,6 +137,10 @@ class Stage:
         """Runs once, after every task is done; returns extra manifest fields."""
         return {}
 
+    def work_in_memory(self) -> None:
+        """This run is small and runs whole in this process, with no task marked done on disk (a
+        rerun after a kill redoes it all): a stage may keep its work files in memory."""
+
     def manifest_params(self) -> dict:
         return asdict(self.params) if self.params is not None else {}
 
@@ -227,7 +231,9 @@ def _run_one(stage: Stage, phase: Phase, last: bool, task: Task, out: Location |
             f"row accounting broken in {stage.name} task {task.name}: "
             f"in={result.rows_in} kept={result.rows_out} rejected={result.rows_rejected}"
         )
-    if out is not None:
+    if out is not None and _memo is not None:
+        _memo[(phase.name, task.name)] = result
+    elif out is not None:
         write_bytes_atomic(_done_marker(out, phase.name, task.name), json.dumps(asdict(result), sort_keys=True).encode())
     return result
 
@@ -243,7 +249,21 @@ def _done_marker(out: Location, phase: str, name: str) -> Location:
     return out.child(f"{WORK}/done/{phase}/{name.replace('/', '__')}.json")
 
 
+# A small run in one process (see _in_memory) keeps its done markers here instead of on disk:
+# a file costs ~1 ms to create and remove, as much as a task of a 2 MB run.
+_memo: dict[tuple[str, str], TaskResult] | None = None
+
+
+def _in_memory(phases: list[Phase], opts: RunOptions, backend) -> bool:
+    """Small enough to run inline (pool_min_bytes), all of it in this process (no --task slices,
+    no Ray), and no --keep-work to inspect: a kill loses at most a second of work."""
+    return (sum(t.size for t in phases[0].tasks) < pool_min_bytes() and opts.task is None and backend is None
+            and not opts.keep_work)
+
+
 def _read_done(out: Location, phase: str, name: str) -> TaskResult | None:
+    if _memo is not None and (phase, name) in _memo:
+        return _memo[(phase, name)]
     loc = _done_marker(out, phase, name)
     try:
         with loc.fs.open_input_stream(loc.path) as f:
@@ -354,6 +374,7 @@ def _check_plan(out: Location, record: dict) -> None:
 def execute(stage: Stage, out_uri: str, opts: RunOptions, input_locations: list[Location] | None = None) -> RunSummary:
     """Run a stage to completion (or this --task slice of it) and return what happened."""
     t0 = time.monotonic()
+    imports_done()
     stage.output_compression = opts.compression
     if out_uri == STDIO:
         if opts.executor != "local":
@@ -420,17 +441,25 @@ def _execute_dir(stage: Stage, out: Location, opts: RunOptions, input_locations:
                 hint="choose a new output directory (curate deletes only directories it wrote, even with --overwrite)",
             )
 
-    for ph in phases:
+    global _memo
+    in_memory = _in_memory(phases, opts, backend)
+    for ph in [] if in_memory else phases:
         _mkdir(out.child(f"{WORK}/done/{ph.name}"))
+    if in_memory:
+        _mkdir(out.child(WORK))  # for plan.json, which marks the run as curate's
     if rejects is not None:
         _mkdir(rejects)
     _check_plan(out, record)
 
     summary = RunSummary(stage.name, out.uri, False, len(tasks), 0, 0)
     pools = backend or _Pool(opts.workers)
+    if in_memory:
+        _memo = {}
+        stage.work_in_memory()
     try:
         return _run_phases(stage, phases, out, rejects, record, opts, summary, pools, t0)
     finally:
+        _memo = None
         pools.close()
 
 

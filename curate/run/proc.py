@@ -3,6 +3,7 @@ starts without pyarrow."""
 
 from __future__ import annotations
 
+import gc
 import os
 
 
@@ -21,3 +22,11 @@ def tune_malloc() -> None:
 
 def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+def imports_done() -> None:
+    """The CLI imports with the cyclic GC off (cli.py); a long command turns it back on here, once
+    the start-up objects are frozen so later collections never rescan them."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()

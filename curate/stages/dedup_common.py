@@ -181,9 +181,17 @@ def write_work(loc: Location, tables: list[tuple[int, pa.Table]], schema: pa.Sch
     meta = {"parts": parts, "bytes": [b.nbytes for b in batches]}
     if ranges is not None:
         meta["ranges"] = [_min_max(b.column(ranges)) for b in batches]
+    schema = schema.with_metadata({PARTS_KEY: json.dumps(meta)})
+    if SmallRun.in_memory():
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_file(sink, schema) as writer:
+            for b in batches:
+                writer.write_batch(b)
+        SmallRun.files[loc.path] = WorkFile(loc, pa.BufferReader(sink.getvalue()))
+        return
     target = tmp_sibling(loc) if needs_rename(loc) else loc
     with loc.fs.open_output_stream(target.path) as sink:
-        with pa.ipc.new_file(sink, schema.with_metadata({PARTS_KEY: json.dumps(meta)})) as writer:
+        with pa.ipc.new_file(sink, schema) as writer:
             for b in batches:
                 writer.write_batch(b)
     if target is not loc:
@@ -214,40 +222,49 @@ class SmallRun:
     """What a run small enough for one process (see pool_min_bytes, which bounds the memory)
     keeps between its phases, in that process: the decoded input shards (signature, fetch and
     apply each read every shard) and the open work files (read by several tasks; a work file
-    is written once, before anything reads it). Cleared when a run plans and when it ends."""
+    is written once, before anything reads it). Cleared when a run plans and when it ends.
+
+    When the executor runs it all in this process (Stage.work_in_memory), the work files are
+    never written to disk at all."""
 
     pid: int | None = None  # the process of the small run under way
+    memory = False  # work files only in `files`
     decoded: dict[int, list[pa.RecordBatch]] = {}
     files: dict[str, WorkFile] = {}
 
     @classmethod
     def start(cls, on: bool) -> None:
         cls.pid = os.getpid() if on else None
+        cls.memory = False
         cls.decoded, cls.files = {}, {}
 
     @classmethod
     def active(cls) -> bool:
         return cls.pid == os.getpid()
 
+    @classmethod
+    def in_memory(cls) -> bool:
+        return cls.memory and cls.active()
+
 
 class WorkFile:
     """A work file opened for reading: its batches, and the labels, sizes and ranges written
     with them (a spill file has none: it is read whole)."""
 
-    def __new__(cls, loc: Location):
-        if SmallRun.active():
+    def __new__(cls, loc: Location, source=None):
+        if SmallRun.active() and source is None:
             f = SmallRun.files.get(loc.path)
             if f is None:
                 f = SmallRun.files[loc.path] = super().__new__(cls)
                 f._open(loc)
             return f
         f = super().__new__(cls)
-        f._open(loc)
+        f._open(loc, source)
         return f
 
-    def _open(self, loc: Location) -> None:
+    def _open(self, loc: Location, source=None) -> None:
         self.loc = loc
-        self.reader = pa.ipc.open_file(loc.fs.open_input_file(loc.path))
+        self.reader = pa.ipc.open_file(source if source is not None else loc.fs.open_input_file(loc.path))
         raw = (self.reader.schema.metadata or {}).get(PARTS_KEY)
         self.meta = json.loads(raw) if raw else None
 
@@ -483,6 +500,9 @@ class GlobalDedup(MapStage):
         if self.params.mode == "annotate":
             check_new_columns(schema, self.annotate_columns, where)
 
+    def work_in_memory(self) -> None:
+        SmallRun.memory = SmallRun.active()
+
     first_phase = "signature"
 
     def middle_phases(self, groups: list[Task]) -> list[Phase]:
@@ -595,16 +615,17 @@ class GlobalDedup(MapStage):
         """Gather the per-shard cluster pieces into OUT/_clusters.parquet, in shard order."""
         from curate.io.parquet import ShardWriter
 
-        SmallRun.start(False)
-
         w = ShardWriter(out.child(CLUSTERS), CLUSTER_SCHEMA)
         n = 0
-        for i in range(len(self.dataset.shards)):
-            piece = out.child(f"_work/clusters-{i:06d}.arrow")
-            for b in read_work(piece).to_batches():
-                for off in range(0, b.num_rows, BATCH_ROWS):  # the batches a Parquet piece gave
-                    w.write(b.slice(off, BATCH_ROWS))
-                n += b.num_rows
+        try:
+            for i in range(len(self.dataset.shards)):
+                piece = out.child(f"_work/clusters-{i:06d}.arrow")
+                for b in read_work(piece).to_batches():
+                    for off in range(0, b.num_rows, BATCH_ROWS):  # the batches a Parquet piece gave
+                        w.write(b.slice(off, BATCH_ROWS))
+                    n += b.num_rows
+        finally:
+            SmallRun.start(False)
         w.close()
         return {"clusters_file": CLUSTERS, "duplicated_documents": n, "partitions": self.parts}
 

@@ -6,7 +6,6 @@ import gc
 import json
 import os
 import sys
-import traceback
 
 # curate does no linear algebra; OpenBLAS's thread pool, started when numpy is imported, costs
 # ~70 ms per process (every worker too). Set before anything imports numpy.
@@ -60,6 +59,8 @@ class CurateGroup(click.Group):
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except Exception as e:
+            import traceback  # only here: its imports cost a small run ~3 ms
+
             traceback.print_exc(file=sys.stderr)
             raise CurateClickError(f"internal error ({type(e).__name__}: {e}); this is a bug in curate, please report it with the traceback above", EXIT_INTERNAL) from None
 
@@ -473,9 +474,6 @@ import curate.cli_resample  # noqa: E402,F401
 
 
 def main() -> None:
-    from curate.run.proc import tune_malloc
-
-    tune_malloc()
     try:
         cli(prog_name="curate")
         code = 0

@@ -18,7 +18,7 @@ from curate.audit.sketches import HLL_P, hll_count
 from curate.errors import InputError
 from curate.io.dataset import Dataset, open_dataset
 from curate.io.parquet import open_parquet
-from curate.run.proc import imports_done
+from curate.run.proc import imports_done, tune_malloc
 
 WINDOW = 8
 QUANTILES = (0.0, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 1.0)
@@ -149,6 +149,7 @@ def _near_in_sample(p: Partial, params: AuditParams) -> dict | None:
 
 def audit(uri: str, params: AuditParams) -> dict:
     imports_done()
+    tune_malloc()
     # numpy asks for transparent huge pages for arrays of 4 MB and more; the audit makes many
     # short-lived ones (chunks, signatures, sketches), and the kernel zeroes a whole 2 MB page at
     # each first touch: ~10% of the CPU of `--sample` on corpus-2GB. Normal pages while it runs

@@ -22,7 +22,7 @@ from curate.errors import CurateError, OutputError, UsageError
 from curate.io import manifest as mf
 from curate.io.atomic import is_tmp_name, write_bytes_atomic
 from curate.io.location import STDIO, Location, info, locate
-from curate.run.proc import default_workers, imports_done, tune_malloc  # noqa: F401  (re-exported)
+from curate.run.proc import default_workers, imports_done, tune_malloc  # noqa: F401  (default_workers re-exported)
 from curate.run.progress import Reporter
 
 WORK = "_work"
@@ -456,6 +456,8 @@ def _execute_dir(stage: Stage, out: Location, opts: RunOptions, input_locations:
     if in_memory:
         _memo = {}
         stage.work_in_memory()
+    else:
+        tune_malloc()  # a small run allocates no big buffers: spare it ctypes
     try:
         return _run_phases(stage, phases, out, rejects, record, opts, summary, pools, t0)
     finally:
@@ -699,6 +701,7 @@ def _execute_to_stdout(stage: Stage, opts: RunOptions, t0: float) -> RunSummary:
         "seed": stage.seed, "input": {"uri": stage.input_uri(), "manifest_digest": mf.digest(parent)},
         "lineage": mf.lineage_of(parent), "output": STDIO,
     }
+    tune_malloc()
     stream = stage.stdout_stream(lineage_head)
     reporter = Reporter(stage.name, len(tasks), sum(t.size for t in tasks), "none" if opts.progress == "auto" and not log.stderr_is_tty() else opts.progress)
     results = []

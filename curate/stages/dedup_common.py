@@ -183,11 +183,7 @@ def write_work(loc: Location, tables: list[tuple[int, pa.Table]], schema: pa.Sch
         meta["ranges"] = [_min_max(b.column(ranges)) for b in batches]
     schema = schema.with_metadata({PARTS_KEY: json.dumps(meta)})
     if SmallRun.in_memory():
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_file(sink, schema) as writer:
-            for b in batches:
-                writer.write_batch(b)
-        SmallRun.files[loc.path] = WorkFile(loc, pa.BufferReader(sink.getvalue()))
+        SmallRun.files[loc.path] = WorkFile(loc, MemoryBatches(schema, batches))
         return
     target = tmp_sibling(loc) if needs_rename(loc) else loc
     with loc.fs.open_output_stream(target.path) as sink:
@@ -196,6 +192,17 @@ def write_work(loc: Location, tables: list[tuple[int, pa.Table]], schema: pa.Sch
                 writer.write_batch(b)
     if target is not loc:
         commit(target, loc)
+
+
+class MemoryBatches:
+    """A work file that stays in memory: the part of an IPC file reader that WorkFile uses."""
+
+    def __init__(self, schema: pa.Schema, batches: list[pa.RecordBatch]):
+        self.schema, self.batches = schema, batches
+        self.num_record_batches = len(batches)
+
+    def get_batch(self, i: int) -> pa.RecordBatch:
+        return self.batches[i]
 
 
 def _min_max(col: pa.Array) -> list[int]:
@@ -208,9 +215,12 @@ def write_partitioned(loc: Location, table: pa.Table, labels: np.ndarray) -> Non
     if table.num_rows == 0:
         write_work(loc, [], table.schema)
         return
-    order = np.argsort(labels, kind="stable")
-    sorted_labels = labels[order]
-    table = take(table, order)
+    if len(labels) > 1 and (labels[1:] < labels[:-1]).any():
+        order = np.argsort(labels, kind="stable")
+        sorted_labels = labels[order]
+        table = take(table, order)
+    else:  # one label (a small run's single partition) or already in order: no copy
+        sorted_labels = labels
     cuts = np.flatnonzero(np.diff(sorted_labels)) + 1
     starts = np.concatenate([[0], cuts])
     ends = np.concatenate([cuts, [len(sorted_labels)]])
@@ -264,7 +274,7 @@ class WorkFile:
 
     def _open(self, loc: Location, source=None) -> None:
         self.loc = loc
-        self.reader = pa.ipc.open_file(source if source is not None else loc.fs.open_input_file(loc.path))
+        self.reader = source if source is not None else pa.ipc.open_file(loc.fs.open_input_file(loc.path))
         raw = (self.reader.schema.metadata or {}).get(PARTS_KEY)
         self.meta = json.loads(raw) if raw else None
 

@@ -32,7 +32,7 @@ from curate.io.dataset import (
 )
 from curate.io.manifest import digest
 from curate.io.parquet import iter_batches
-from curate.run.proc import imports_done
+from curate.run.proc import imports_done, tune_malloc
 from curate.run.progress import Reporter
 from curate.score.lm import kenlm_tool, manifest_path
 from curate.text.arrow import hash128
@@ -135,6 +135,7 @@ def _tail(path: Path, n: int = 8) -> str:
 def train(uri: str, model: str, params: TrainParams, progress: str = "auto", overwrite: bool = False) -> dict:
     """Train, convert, publish MODEL and MODEL.json; returns the manifest."""
     imports_done()
+    tune_malloc()
     t0 = time.monotonic()
     out = Path(model)
     if out.is_dir():

@@ -73,6 +73,23 @@ def test_keep_work_and_task_slices_still_write_markers(sample_dataset, tmp_path,
     assert _outputs(out) == _outputs(ref) == _outputs(kept)
 
 
+@pytest.mark.parametrize("kind", ["minhash", "exact"])
+def test_small_run_finishes_what_a_slice_left_on_disk(sample_dataset, tmp_path, monkeypatch, kind):
+    # A slice's markers and work files on disk, the rest run in memory by a plain rerun: the
+    # tasks done on disk are skipped and their work files read back; same bytes as one run.
+    monkeypatch.setenv("CURATE_POOL_MIN_BYTES", SMALL)
+    ref = tmp_path / "ref"
+    assert run("dedup", kind, sample_dataset, ref, "-q").exit_code == 0
+    out = tmp_path / "out"
+    assert run("dedup", kind, sample_dataset, out, "-q", "--task", "1/3").exit_code == 0
+    left = sorted(p.name for p in (out / "_work" / "done" / "signature").iterdir())
+    assert left
+    r = run("dedup", kind, sample_dataset, out, "--progress", "none")
+    assert r.exit_code == 0, r.output
+    assert _outputs(out) == _outputs(ref)
+    assert f"resuming signature: {len(left)} of" in r.stderr, r.stderr
+
+
 def test_killed_small_run_reruns_to_the_same_output(sample_dataset, tmp_path):
     env = dict(os.environ, CURATE_POOL_MIN_BYTES=SMALL)
     env.pop("PYTHONDONTWRITEBYTECODE", None)

@@ -254,11 +254,15 @@ def _done_marker(out: Location, phase: str, name: str) -> Location:
 _memo: dict[tuple[str, str], TaskResult] | None = None
 
 
+def _small(phases: list[Phase]) -> bool:
+    """Below pool_min_bytes a run stays in one process, whatever -j says."""
+    return sum(t.size for t in phases[0].tasks) < pool_min_bytes()
+
+
 def _in_memory(phases: list[Phase], opts: RunOptions, backend) -> bool:
-    """Small enough to run inline (pool_min_bytes), all of it in this process (no --task slices,
-    no Ray), and no --keep-work to inspect: a kill loses at most a second of work."""
-    return (sum(t.size for t in phases[0].tasks) < pool_min_bytes() and opts.task is None and backend is None
-            and not opts.keep_work)
+    """Small, all of it in this process (no --task slices, no Ray), and no --keep-work to
+    inspect: a kill loses at most a second of work."""
+    return _small(phases) and opts.task is None and backend is None and not opts.keep_work
 
 
 def _read_done(out: Location, phase: str, name: str) -> TaskResult | None:
@@ -443,10 +447,11 @@ def _execute_dir(stage: Stage, out: Location, opts: RunOptions, input_locations:
 
     global _memo
     in_memory = _in_memory(phases, opts, backend)
-    for ph in [] if in_memory else phases:
-        _mkdir(out.child(f"{WORK}/done/{ph.name}"))
     if in_memory:
         _mkdir(out.child(WORK))  # for plan.json, which marks the run as curate's
+    else:
+        for ph in phases:
+            _mkdir(out.child(f"{WORK}/done/{ph.name}"))
     if rejects is not None:
         _mkdir(rejects)
     _check_plan(out, record)
@@ -467,7 +472,7 @@ def _execute_dir(stage: Stage, out: Location, opts: RunOptions, input_locations:
 
 def _run_phases(stage, phases, out, rejects, record, opts, summary, pools, t0) -> RunSummary:
     tasks = phases[-1].tasks
-    small = sum(t.size for t in phases[0].tasks) < pool_min_bytes()
+    small = _small(phases)
     for k, ph in enumerate(phases):
         last = k == len(phases) - 1
         mine = ph.tasks if opts.task is None else ph.tasks[opts.task[0] :: opts.task[1]]

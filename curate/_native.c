@@ -454,6 +454,56 @@ static PyObject *py_band_keys(PyObject *self, PyObject *args) {
 }
 
 
+/* ---- take of a string/binary column --------------------------------------------------------- */
+
+/* Arrow's take for a (large) string/binary array without nulls: Arrow's kernel lives in
+ * libarrow_compute, whose import costs a small run ~7 ms. offsets: the array's n+1 offsets
+ * (int32, or int64 when wide); out_offsets: m+1 of the same width; returns the values as bytes. */
+static PyObject *py_take_binary(PyObject *self, PyObject *args) {
+    PyObject *poffs, *pdata, *pidx, *pout; int wide;
+    if (!PyArg_ParseTuple(args, "OOOpO", &poffs, &pdata, &pidx, &wide, &pout)) return NULL;
+    Py_buffer ob, db, ib, rb;
+    if (PyObject_GetBuffer(poffs, &ob, PyBUF_SIMPLE) < 0) return NULL;
+    if (PyObject_GetBuffer(pdata, &db, PyBUF_SIMPLE) < 0) { PyBuffer_Release(&ob); return NULL; }
+    if (PyObject_GetBuffer(pidx, &ib, PyBUF_SIMPLE) < 0) { PyBuffer_Release(&ob); PyBuffer_Release(&db); return NULL; }
+    const Py_ssize_t w = wide ? 8 : 4, n = ob.len / w - 1, m = ib.len / 8;
+    PyObject *res = NULL;
+    if (get_out(pout, &rb, (m + 1) * w) < 0) goto done;
+    const int64_t *idx = (const int64_t *)ib.buf;
+#define CURATE_OFF(i) (wide ? ((const int64_t *)ob.buf)[i] : (int64_t)((const int32_t *)ob.buf)[i])
+    int64_t total = 0;
+    for (Py_ssize_t j = 0; j < m; j++) {
+        if (idx[j] < 0 || idx[j] >= n) {
+            PyErr_Format(PyExc_IndexError, "index %lld out of bounds for an array of %zd", (long long)idx[j], n);
+            goto release;
+        }
+        total += CURATE_OFF(idx[j] + 1) - CURATE_OFF(idx[j]);
+    }
+    if (!wide && total > INT32_MAX) { PyErr_SetString(PyExc_OverflowError, "taken values exceed 2 GB"); goto release; }
+    if (n >= 0 && (CURATE_OFF(n) > db.len || CURATE_OFF(0) < 0)) { PyErr_SetString(PyExc_ValueError, "offsets past the data"); goto release; }
+    res = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)total);
+    if (res == NULL) goto release;
+    uint8_t *dst = (uint8_t *)PyBytes_AS_STRING(res);
+    const uint8_t *src = (const uint8_t *)db.buf;
+    int64_t at = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t j = 0; j < m; j++) {
+        int64_t a = CURATE_OFF(idx[j]), len = CURATE_OFF(idx[j] + 1) - a;
+        if (wide) ((int64_t *)rb.buf)[j] = at; else ((int32_t *)rb.buf)[j] = (int32_t)at;
+        memcpy(dst + at, src + a, (size_t)len);
+        at += len;
+    }
+    if (wide) ((int64_t *)rb.buf)[m] = at; else ((int32_t *)rb.buf)[m] = (int32_t)at;
+    Py_END_ALLOW_THREADS
+#undef CURATE_OFF
+release:
+    PyBuffer_Release(&rb);
+done:
+    PyBuffer_Release(&ob); PyBuffer_Release(&db); PyBuffer_Release(&ib);
+    return res;
+}
+
+
 /* ---- normalisation ------------------------------------------------------------------------ */
 
 /* Text after normalisation, in both modes: separators (simple: punctuation, symbols, spaces and
@@ -971,6 +1021,7 @@ static PyMethodDef methods[] = {
     {"normalize_hash128", py_normalize_hash128, METH_VARARGS, "128-bit MurmurHash3 of each string's normal form."},
     {"minhash", py_minhash, METH_VARARGS, "MinHash signatures of each string's shingles."},
     {"band_keys", py_band_keys, METH_VARARGS, "LSH band keys of MinHash signatures."},
+    {"take_binary", py_take_binary, METH_VARARGS, "Arrow's take for a string/binary array without nulls."},
     {"shingle_sets", py_shingle_sets, METH_VARARGS, "Sorted distinct shingle hashes of every string, concatenated."},
     {"jaccard_pairs", py_jaccard_pairs, METH_VARARGS, "Exact Jaccard of pairs of sorted sets."},
     {"near_in_sample", py_near_in_sample, METH_VARARGS, "Audit: near-duplicate components within a MinHash sample."},

@@ -75,19 +75,23 @@ def _remote_sets(stage, ctx, gids: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
             w = want[lo:hi]  # sorted, distinct
             at = np.minimum(np.searchsorted(w, tg), len(w) - 1)
             pick = np.flatnonzero(w[at] == tg)
-            col = take(t.column("shingles"), pick)
+            col = t.column("shingles")
+            offs = col.offsets.to_numpy()  # no null lists; into col.values, which a slice does not cut
             found_g.append(tg[pick])
-            offs = col.offsets.to_numpy()  # no null lists; not col.flatten(): it imports pyarrow.compute
-            found_v.append(col.values.to_numpy()[offs[0] : offs[-1]])
-            found_len.append(np.diff(offs))
+            found_v.append(_gather(col.values.to_numpy(), offs[pick], offs[pick + 1] - offs[pick]))
+            found_len.append(offs[pick + 1] - offs[pick])
     if not found_g:
         return np.empty(0, np.uint64), np.empty(0, np.uint64), np.zeros(1, np.int64)
     g, v, lens = np.concatenate(found_g), np.concatenate(found_v), np.concatenate(found_len)
     starts = np.concatenate([[0], np.cumsum(lens)])[:-1]
     order = np.argsort(g)  # reorder the sets by gid without a Python loop
-    lens = lens[order]
-    idx = np.repeat(starts[order] - np.concatenate([[0], np.cumsum(lens)])[:-1], lens) + np.arange(lens.sum())
-    return g[order], v[idx], np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
+    return g[order], _gather(v, starts[order], lens[order]), np.concatenate([[0], np.cumsum(lens[order])]).astype(np.int64)
+
+
+def _gather(values: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
+    """values[starts[0]:starts[0]+lens[0]], then the next run, ... concatenated, in one gather."""
+    ends = np.cumsum(lens)
+    return values[np.repeat(starts - (ends - lens), lens) + np.arange(ends[-1] if len(ends) else 0)]
 
 
 def verify_shard(stage, shard: int, ctx) -> tuple[int, int]:

@@ -42,8 +42,30 @@ class CurateClickError(click.ClickException):
         click.echo(f"error: {self.message}", err=True)
 
 
+# Commands defined in modules of their own, imported when first named (~1 ms each at start-up).
+LAZY_COMMANDS = {"audit": "curate.cli_audit", "filter": "curate.cli_filter", "ngram": "curate.cli_lm",
+                 "score": "curate.cli_lm", "resample": "curate.cli_resample"}
+
+
 class CurateGroup(click.Group):
     """Turns library errors into one clean message and a documented exit code."""
+
+    def get_command(self, ctx, name: str):
+        if name not in self.commands and name in LAZY_COMMANDS:
+            import importlib
+
+            importlib.import_module(LAZY_COMMANDS[name])
+        return super().get_command(ctx, name)
+
+    def list_commands(self, ctx) -> list[str]:
+        for name in LAZY_COMMANDS:
+            self.get_command(ctx, name)
+        return super().list_commands(ctx)
+
+    def resolve_command(self, ctx, args):
+        if args and args[0] not in self.commands and args[0] not in LAZY_COMMANDS:
+            self.list_commands(ctx)  # a typo: every name, for click's "Did you mean"
+        return super().resolve_command(ctx, args)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -465,12 +487,6 @@ def dedup_minhash(dataset, out, ngram, char_ngrams, threshold, num_perm, bands, 
 
 def _n(v) -> str:
     return f"{v:,}" if isinstance(v, int) else "-"
-
-
-import curate.cli_audit  # noqa: E402,F401
-import curate.cli_filter  # noqa: E402,F401
-import curate.cli_lm  # noqa: E402,F401  (registers ngram and score on the group)
-import curate.cli_resample  # noqa: E402,F401
 
 
 def main() -> None:

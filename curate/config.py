@@ -28,14 +28,15 @@ def load_default_map(path: str, group: click.Group) -> dict:
         raise click.BadParameter(f"{path}: not valid TOML ({e})", param_hint="--config") from None
     common = data.pop("defaults", {})
     out: dict[str, dict] = {}
-    for name, cmd in group.commands.items():
+    commands = {name: group.get_command(None, name) for name in group.list_commands(None)}
+    for name, cmd in commands.items():
         known = {p.name for p in cmd.params}
         section = {k.replace("-", "_"): v for k, v in {**common, **data.get(name, {})}.items()}
         unknown = [k for k in data.get(name, {}) if k.replace("-", "_") not in known]
         if unknown:
             raise click.BadParameter(f"{path}: [{name}] has unknown option(s): {', '.join(unknown)}", param_hint="--config")
         out[name] = {k: v for k, v in section.items() if k in known}
-    stray = [k for k in data if k not in group.commands]
+    stray = [k for k in data if k not in commands]
     if stray:
         raise click.BadParameter(f"{path}: unknown section(s): {', '.join(stray)}; sections are [defaults] and command names",
                                  param_hint="--config")

@@ -483,7 +483,8 @@ class GlobalDedup(MapStage):
     def phases(self) -> list[Phase]:
         shards = self.plan()
         self.check_schema(self._schema, self.dataset.shards[0].loc.uri)
-        rows = sum(open_parquet(s.loc).metadata.num_rows for s in self.dataset.shards)
+        self.shard_rows = [open_parquet(s.loc).metadata.num_rows for s in self.dataset.shards]  # travels to the workers
+        rows = sum(self.shard_rows)
         # Sized from a fixed budget, not --memory: the plan (and so resume and --task across
         # machines) must not depend on the machine; --memory only decides when to spill.
         # An input that runs in one process anyway (see POOL_MIN_BYTES) gets one partition: four

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from curate import _native
 from curate.io.arrays import cast, from_numpy, take, unique
@@ -43,8 +42,7 @@ def _array(stage, ctx, name: str, n: int, dtype, fill) -> np.ndarray:
 
 
 def run_components(stage, ctx) -> None:
-    rows = [pq.ParquetFile(s.loc.fs.open_input_file(s.loc.path)).metadata.num_rows for s in stage.dataset.shards]
-    start = np.concatenate([[0], np.cumsum(rows)]).astype(np.int64)
+    start = np.concatenate([[0], np.cumsum(stage.shard_rows)]).astype(np.int64)
     n = int(start[-1])
 
     def dense(g: np.ndarray) -> np.ndarray:

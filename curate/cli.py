@@ -13,15 +13,12 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 # Arrow's mimalloc reserves a 1 GB arena with MADV_HUGEPAGE: every first touch then zeroes a
 # whole 2 MB page, ~60 ms of a 0.4 s small run, and no measured gain on large ones (BENCHMARKS.md).
 os.environ.setdefault("MIMALLOC_ALLOW_THP", "0")
-# Start-up imports (numpy, pyarrow, click: ~0.25 s) allocate thousands of long-lived objects; the
-# cyclic GC rescanning them costs ~15 ms. Off until a long command starts (proc.imports_done).
-gc.disable()
 
 import click  # noqa: E402
 
 from curate import __version__, log  # noqa: E402
-from curate.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, CurateError  # noqa: E402
-from curate.options import make_run_options, output_options, parse_shard_size, run_options  # noqa: E402
+from curate.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, CurateError
+from curate.options import make_run_options, output_options, parse_shard_size, run_options
 
 EXIT_CODES = """\b
 Exit codes:
@@ -490,6 +487,9 @@ def _n(v) -> str:
 
 
 def main() -> None:
+    # A command's imports (pyarrow, numpy: ~0.2 s) allocate thousands of long-lived objects, and
+    # the cyclic GC rescanning them costs ~15 ms: off until its run starts (proc.imports_done).
+    gc.disable()
     try:
         cli(prog_name="curate")
         code = 0

@@ -25,8 +25,8 @@ def default_workers() -> int:
 
 
 def imports_done() -> None:
-    """The CLI imports with the cyclic GC off (cli.py); a long command turns it back on here, once
-    the start-up objects are frozen so later collections never rescan them."""
+    """The CLI imports with the cyclic GC off (cli.main); a long command turns it back on here,
+    once the start-up objects are frozen so later collections never rescan them."""
     if not gc.isenabled():
         gc.freeze()
         gc.enable()

@@ -5,6 +5,7 @@ followed by a rerun of the whole, with the same output as an uninterrupted run."
 from __future__ import annotations
 
 import gc
+import json
 import os
 import signal
 import subprocess
@@ -49,6 +50,20 @@ def test_small_run_writes_no_markers_or_work_files(sample_dataset, tmp_path, mon
             assert [Path(w).name for w in work] == ["plan.json"], work
         outs[name] = _outputs(out)
         assert not (out / "_work").exists()
+    assert outs["small"] == outs["pool"]
+
+
+@pytest.mark.parametrize("kind", ["exact", "paragraphs", "minhash"])
+def test_small_run_spills_under_a_tiny_memory_and_gives_the_same_bytes(sample_dataset, tmp_path, monkeypatch, kind):
+    # Spill files go to disk even when the work files stay in memory.
+    outs = {}
+    for name, threshold in (("pool", "0"), ("small", SMALL)):
+        monkeypatch.setenv("CURATE_POOL_MIN_BYTES", threshold)
+        out = tmp_path / name
+        assert run("dedup", kind, sample_dataset, out, "-j", "1", "-q", "--memory", "64K").exit_code == 0
+        phases = json.loads((out / "_manifest.json").read_text())["phases"]
+        assert any(p["counters"].get("spilled_partitions") for p in phases.values()), phases
+        outs[name] = _outputs(out)
     assert outs["small"] == outs["pool"]
 
 

@@ -77,9 +77,10 @@ def _remote_sets(stage, ctx, gids: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
             pick = np.flatnonzero(w[at] == tg)
             col = t.column("shingles")
             offs = col.offsets.to_numpy()  # no null lists; into col.values, which a slice does not cut
+            lens = offs[pick + 1] - offs[pick]
             found_g.append(tg[pick])
-            found_v.append(_gather(col.values.to_numpy(), offs[pick], offs[pick + 1] - offs[pick]))
-            found_len.append(offs[pick + 1] - offs[pick])
+            found_v.append(_gather(col.values.to_numpy(), offs[pick], lens))
+            found_len.append(lens)
     if not found_g:
         return np.empty(0, np.uint64), np.empty(0, np.uint64), np.zeros(1, np.int64)
     g, v, lens = np.concatenate(found_g), np.concatenate(found_v), np.concatenate(found_len)

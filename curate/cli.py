@@ -265,10 +265,9 @@ def head(dataset, n, columns, width, fmt):
 
 
 def _print_table(table, width: int) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(width=None if sys.stdout.isatty() else 160)
+    console = log.stdout_console(160)
     t = Table(show_lines=True)
     for name in table.column_names:
         t.add_column(name, overflow="fold")
@@ -308,10 +307,9 @@ def info(dataset, as_json, show_shards):
 
 
 def _print_info(data: dict, show_shards: bool) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    c = Console()
+    c = log.stdout_console()
     c.print(f"[bold]{data['dataset']}[/bold]  {data['shards']} shard(s), {data['rows']:,} rows, {log.human_bytes(data['bytes'])}"
             + ("" if data["complete"] else "  [yellow](no manifest: not written by curate)[/yellow]"))
     s = Table(title="schema", title_justify="left")

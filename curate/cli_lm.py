@@ -28,8 +28,8 @@ def ngram():
 @ngram.command("train", epilog=EXIT_CODES)
 @click.argument("dataset", metavar="IN")
 @click.argument("model", metavar="MODEL")
-@click.option("--order", type=click.IntRange(2, 10), default=4, show_default=True,
-              help="N-gram order (SoftDedup: 4; CCNet: 5).")
+@click.option("--order", type=click.IntRange(2, 6), default=4, show_default=True,
+              help="N-gram order (SoftDedup: 4; CCNet: 5). 6 at most: KenLM is built with KENLM_MAX_ORDER=6.")
 @click.option("--sample", type=click.FloatRange(0, 1, min_open=True), default=1.0, show_default=True,
               help="Train on this fraction of the documents, chosen by a seeded hash of their id.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of --sample.")

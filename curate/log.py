@@ -54,3 +54,15 @@ def human_bytes(n: float) -> str:
 
 def human_count(n: float) -> str:
     return f"{int(n):,}"
+
+
+def stdout_console(width: int | None = None):
+    """A rich console for data on stdout: a reader that leaves early (`| head`) is a clean exit 0
+    (the CLI's BrokenPipeError handler), not rich's own silent exit 1."""
+    from rich.console import Console
+
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            raise BrokenPipeError
+
+    return _Console(width=None if sys.stdout.isatty() else width)

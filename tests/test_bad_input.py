@@ -380,6 +380,53 @@ def test_foreign_output_directory_is_never_deleted(tmp_path):
     assert len(read_rows(out)) == 2 and (out / "_SUCCESS").is_file()
 
 
+def test_output_nested_in_its_input_or_rejects_in_the_output_is_refused(tmp_path, sample_dataset):
+    ds = tmp_path / "ds"
+    shutil.copytree(sample_dataset, ds)
+    # a directory is read recursively: an output inside it would be read back by the next run
+    fails(["dedup", "exact", ds, ds / "dedup"], 1, "inside", inputs=[ds])
+    assert not (ds / "dedup").exists()
+    out = tmp_path / "o"
+    for rej in (out, out / "rejects"):
+        fails(["dedup", "exact", ds, out, "--rejects", rej], 2, "separate directories", inputs=[ds])
+    fails(["dedup", "exact", ds, out / "sub", "--rejects", out], 2, "separate directories", inputs=[ds])
+    assert not out.exists()
+
+
+def test_rejects_directory_gets_the_outputs_protection(tmp_path, sample_dataset):
+    """--rejects never replaces another dataset or writes among someone's files."""
+    victim = tmp_path / "victim"
+    succeeds("dedup", "exact", sample_dataset, victim, "-j", "1")
+    before = snapshot(victim)
+    rej = ["dedup", "paragraphs", sample_dataset, tmp_path / "o", "--rejects"]
+    fails(rej + [victim], 1, "--rejects", "different command", inputs=[victim], out=tmp_path / "o")
+    assert snapshot(victim) == before
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    fails(rej + [mine], 1, "--rejects", "notes.txt", inputs=[mine])
+    f = tmp_path / "file"
+    f.write_text("x")
+    fails(rej + [f], 1, "--rejects", "is a file", inputs=[f])
+    # --overwrite replaces a dataset curate wrote, as it does for OUT
+    succeeds(*rej, victim, "--overwrite", "-j", "1")
+    assert manifest(victim)["kind"] == "rejects"
+    # a rerun of the same command is a no-op; another --rejects place is another run
+    assert "nothing to do" in succeeds(*rej, victim, "-j", "1").stderr
+    fails(rej + [tmp_path / "elsewhere"], 1, "different command", "--overwrite", out=None)
+
+
+def test_overwrite_clears_the_rejects_of_an_unfinished_run(tmp_path, sample_dataset):
+    out, rej = tmp_path / "o", tmp_path / "rej"
+    succeeds("dedup", "exact", sample_dataset, out, "--rejects", rej, "-j", "1", "--keep-work")
+    (out / "_SUCCESS").unlink()
+    (rej / "_SUCCESS").unlink()
+    (rej / "_manifest.json").unlink()
+    (out / "_manifest.json").unlink()  # as a kill before the end leaves it: shards, no manifests
+    succeeds("dedup", "exact", sample_dataset, out, "--rejects", rej, "-j", "1", "--overwrite", "--normalize", "none")
+    assert manifest(out)["params"]["normalize"] == "none" and manifest(rej)["kind"] == "rejects"
+
+
 def test_incomplete_dataset_as_input(tmp_path, sample_dataset):
     inc = tmp_path / "inc"
     shutil.copytree(sample_dataset, inc)
@@ -403,3 +450,45 @@ def test_complete_output_from_another_command_or_the_same(tmp_path):
     assert snapshot(out) == before
     succeeds("ingest", src, out, "--shard-size", "1", "--overwrite", "-j", "1")
     assert len(list(out.glob("*.parquet"))) == 3
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_paragraphs_needs_no_id_column(tmp_path, workers):
+    """Only exact and minhash name documents by id; paragraphs works on any text column."""
+    src = tmp_path / "noid.parquet"
+    pq.write_table(pa.table({"text": ["one\nshared line", "shared line\ntwo", "three"]}), src)
+    succeeds("dedup", "paragraphs", src, tmp_path / "o", "-j", workers, "--min-chars", "0")
+    assert [r["text"] for r in read_rows(tmp_path / "o")] == ["one\nshared line", "two", "three"]
+    fails(["dedup", "exact", src, tmp_path / "e"], 1, "no 'id' column", inputs=[src])
+
+
+def test_dedup_ids_must_be_strings_and_present(tmp_path):
+    nulls, ints = tmp_path / "nulls.parquet", tmp_path / "ints.parquet"
+    pq.write_table(pa.table({"id": pa.array(["a", None, "c"], pa.string()), "text": ["same", "same", "x"]}), nulls)
+    pq.write_table(pa.table({"id": [5, 7, 9], "text": ["same", "same", "x"]}), ints)
+    for mode in ("exact", "minhash"):
+        fails(["dedup", mode, nulls, tmp_path / f"o{mode}"], 1, "row 1", "'id' is null", inputs=[nulls])
+        fails(["dedup", mode, ints, tmp_path / f"i{mode}"], 1, "'id' has type int64", "--id-field", inputs=[ints])
+    succeeds("ingest", ints, tmp_path / "ing", "--id-field", "id", "-j", "1")
+    succeeds("dedup", "exact", tmp_path / "ing", tmp_path / "d", "--rejects", tmp_path / "r", "-j", "1")
+    assert [r["dup_of"] for r in read_rows(tmp_path / "r")] == ["5"]
+
+
+def test_a_complete_dataset_that_lost_or_gained_a_shard_is_refused(tmp_path, sample_dataset):
+    ds = tmp_path / "ds"
+    shutil.copytree(sample_dataset, ds)
+    lost = sorted(ds.glob("part-*.parquet"))[1]
+    saved = lost.read_bytes()
+    lost.unlink()
+    for args in (["info", ds], ["export", ds, tmp_path / "o"], ["dedup", "exact", ds, tmp_path / "d"]):
+        fails(args, 1, "do not match the dataset's manifest", "1 missing", lost.name, inputs=[ds])
+    lost.write_bytes(saved)
+    (ds / "part-09999.parquet").write_bytes(saved)
+    fails(["info", ds], 1, "1 not in it (part-09999.parquet)", inputs=[ds])
+    (ds / "part-09999.parquet").unlink()
+    succeeds("info", ds)
+    # without its manifest the directory is plain Parquet files again, read as they are
+    lost.unlink()
+    (ds / "_manifest.json").unlink()
+    (ds / "_SUCCESS").unlink()
+    succeeds("export", ds, tmp_path / "o2", "-j", "1")

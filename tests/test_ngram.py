@@ -218,3 +218,18 @@ def test_train_sample_is_seeded_and_errors_are_clean(sample_dataset, tmp_path):
     empty = write_dataset(tmp_path / "empty", ["", "\n", "   "], shards=1)
     r = run("ngram", "train", empty, tmp_path / "e.bin", "-q")
     assert r.exit_code == 1 and "no tokens" in r.output
+
+
+def test_scores_keep_their_types_in_shards_with_no_tokens(sample_model, tmp_path):
+    """A shard of empty texts (or no rows) is typed like every other: downstream stages check that."""
+    _, model, _ = sample_model
+    ds = tmp_path / "ds"
+    ds.mkdir()
+    pq.write_table(pa.table({"id": ["a", "b"], "text": ["alpha beta", "gamma"]}), ds / "part-00000.parquet")
+    pq.write_table(pa.table({"id": ["c", "d"], "text": ["", "   "]}), ds / "part-00001.parquet")
+    pq.write_table(pa.table({"id": pa.array([], pa.string()), "text": pa.array([], pa.string())}), ds / "part-00002.parquet")
+    ok("score", ds, tmp_path / "s", "--commonness", model, "--kenlm", model, "-j", "1", "-q")
+    types = {str(pq.read_schema(f).field(c).type) for f in (tmp_path / "s").glob("part-*.parquet")
+             for c in ("commonness", "logprob", "ppl")}
+    assert types == {"double"}
+    ok("filter", tmp_path / "s", tmp_path / "f", "--where", "logprob is null or logprob < 0", "-q")

@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pyarrow.parquet as pq
+
 from tests.conftest import curate_proc, read_rows, run
 
 CURATE = f"{sys.executable} -m curate"
@@ -61,6 +63,24 @@ def test_pipe_into_head_exits_cleanly(sample_dataset):
     assert "rc=0" in err, err
     assert "Traceback" not in err and "BrokenPipe" not in err
     assert len(r.stdout.splitlines()) == 3
+
+
+def test_table_output_into_head_exits_cleanly(sample_dataset):
+    # rich's own broken-pipe handling exits 1 in silence; a reader leaving early is not an error
+    r = _sh(f"{CURATE} head {sample_dataset} -n 500 | head -n 1; echo \"rc=${{PIPESTATUS[0]}}\" >&2")
+    err = r.stderr.decode()
+    assert "rc=0" in err, err
+    assert "Traceback" not in err and len(r.stdout.splitlines()) == 1
+
+
+def test_a_stream_of_no_rows_keeps_its_columns(sample_dataset, tmp_path):
+    out = tmp_path / "out"
+    r = _sh(f"{CURATE} filter {sample_dataset} - -q --where 'len(text) > 1e9' "
+            f"| {CURATE} score - - -q --signals c4 | {CURATE} filter - {out} -q --where 'len(text) > 0'")
+    assert r.returncode == 0, r.stderr.decode()
+    (shard,) = out.glob("part-*.parquet")
+    names = pq.read_schema(shard).names
+    assert names[:4] == ["id", "text", "domain", "source"] and "c4_sentences" in names
 
 
 def test_stdin_that_is_not_arrow_is_a_clear_error(tmp_path):

@@ -172,3 +172,36 @@ def test_stale_tmp_file_is_never_trusted(sample_dataset, tmp_path):
     assert run("export", sample_dataset, out, "--shard-size", "8", "-q").exit_code == 0
     assert not (out / ".part-00100.jsonl.zst.tmp-1-abcd").exists()
     assert os.path.getsize(out / "part-00100.jsonl.zst") > 4
+
+
+def _session(sid: int) -> list[int]:
+    pids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if os.getsid(int(d.name)) == sid:
+                    pids.append(int(d.name))
+            except OSError:
+                pass
+    return pids
+
+
+def test_workers_end_when_the_driver_is_killed(sample_dataset, tmp_path):
+    """kill -9 of the main process alone (the OOM killer, systemd KillMode=process) leaves no
+    worker behind holding memory."""
+    out = tmp_path / "out"
+    env = {**os.environ, "CURATE_POOL_MIN_BYTES": "0"}
+    proc = subprocess.Popen([sys.executable, "-m", "curate", "export", str(sample_dataset), str(out), "--shard-size", "4",
+                             "-j", "2", "-q"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+                            start_new_session=True)
+    _wait_for_markers(out, 8, proc)
+    assert len(_session(proc.pid)) >= 3  # the driver, the fork server, workers
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    t0 = time.time()
+    while _session(proc.pid) and time.time() - t0 < 20:
+        time.sleep(0.1)
+    left = _session(proc.pid)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"{len(left)} processes outlived the driver"

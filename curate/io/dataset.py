@@ -54,7 +54,28 @@ def open_dataset(uri: str) -> Dataset:
                 hint="convert it first: curate ingest FILE OUT",
             )
     shards = [Shard(loc, relative_name(base, loc), size) for loc, size in files]
+    if manifest is not None:
+        _check_shards(manifest, [s.name for s in shards], uri)
     return Dataset(uri, shards, manifest)
+
+
+def _check_shards(manifest: dict, found: list[str], uri: str) -> None:
+    """A complete dataset is the shards its manifest lists: one lost or added later is an error,
+    not a silently smaller or larger corpus."""
+    if manifest.get("kind") == "rejects" or not isinstance(manifest.get("shards"), list):
+        return  # rejects hold a shard only where a task rejected rows; the manifest lists the output's
+    listed = {o for sh in manifest["shards"] if isinstance(sh, dict) for o in sh.get("outputs", ()) if o.endswith(".parquet")}
+    missing, extra = sorted(listed - set(found)), sorted(set(found) - listed)
+    if not missing and not extra:
+        return
+    what = [f"{len(missing)} missing ({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''})"] if missing else []
+    what += [f"{len(extra)} not in it ({', '.join(extra[:3])}{', ...' if len(extra) > 3 else ''})"] if extra else []
+    raise InputError(
+        f"the shards on disk do not match the dataset's manifest: {'; '.join(what)}",
+        where=uri,
+        hint="restore the files or rerun the stage that wrote it; to read the files as they are, "
+             "remove its _manifest.json and _SUCCESS",
+    )
 
 
 def _check_complete(root: Location, uri: str) -> dict | None:

@@ -202,14 +202,40 @@ _worker_queue = None
 _prepared: set[int] = set()
 
 
-def _init_worker(q) -> None:
+def _init_worker(q, driver: int) -> None:
     global _worker_queue
     _worker_queue = q
+    import threading
+
+    threading.Thread(target=_exit_with, args=(driver,), daemon=True).start()
     tune_malloc()
     import pyarrow as pa
 
     pa.set_cpu_count(1)  # one task per process: no oversubscription of the cores
     pa.set_io_thread_count(2)
+
+
+def _exit_with(pid: int) -> None:
+    """A worker ends when the driver does, even by kill -9 or the OOM killer: nothing else would
+    stop it (its task queue's pipe stays open in the worker itself)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:  # already gone, or no pidfd (Linux < 5.3): poll instead
+        fd = None
+    if fd is not None:
+        import select
+
+        select.select([fd], [], [])  # readable once the process has exited
+    else:
+        while True:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            except PermissionError:  # pid reused by another user's process: ours is gone
+                break
+            time.sleep(1)
+    os._exit(1)
 
 
 def _queue_progress(rows: int, nbytes: int) -> None:
@@ -280,8 +306,41 @@ def _mkdir(loc: Location) -> None:
     loc.fs.create_dir(loc.path, recursive=True)
 
 
-def _clear_output(out: Location) -> None:
-    """--overwrite: drop what curate wrote here (marker first, so no reader trusts a half-cleared dir)."""
+def _plan_rejects(out: Location) -> str | None:
+    """The --rejects directory of the unfinished run in `out`, if it has one."""
+    loc = out.child(f"{WORK}/plan.json")
+    if info(loc).type.name != "File":
+        return None
+    with loc.fs.open_input_stream(loc.path) as f:
+        try:
+            return json.loads(f.read()).get("rejects")
+        except (ValueError, AttributeError):
+            return None
+
+
+def _check_rejects(rej: Location, record: dict, resuming: bool) -> None:
+    """--rejects gets OUT's protection: never another dataset, never a directory of someone's files."""
+    kind = info(rej).type.name
+    if kind == "NotFound":
+        return
+    if kind != "Directory":
+        raise OutputError("--rejects: is a file, not a directory", where=rej.uri, hint="give --rejects a new directory")
+    if mf.is_complete(rej):
+        if (mf.read_manifest(rej) or {}).get("plan") == record:
+            return  # this very run's rejects (a kill between its two manifests)
+        raise OutputError("--rejects: already holds a complete dataset made by a different command or input",
+                          where=rej.uri, hint="pass --overwrite to replace it, or choose a new --rejects directory")
+    if resuming:
+        return  # the unfinished run's own reject shards
+    stray = [fi.base_name for fi in rej.fs.get_file_info(FileSelector(rej.path)) if not is_tmp_name(fi.base_name)]
+    if stray:
+        raise OutputError(f"--rejects: exists and holds files of its own ({', '.join(sorted(stray)[:3])})",
+                          where=rej.uri, hint="choose a new or empty --rejects directory")
+
+
+def _clear_output(out: Location, unfinished_ok: bool = False) -> None:
+    """--overwrite: drop what curate wrote here (marker first, so no reader trusts a half-cleared dir).
+    unfinished_ok: the rejects of an unfinished run of ours, which hold only shards."""
     fs = out.fs
     kind = info(out).type.name
     if kind == "NotFound":
@@ -289,7 +348,8 @@ def _clear_output(out: Location) -> None:
     if kind != "Directory":
         raise OutputError("is a file, not a dataset directory", where=out.uri,
                           hint="give a directory for the output (or '-' for stdout); curate does not delete files it did not write")
-    _check_ours(out)
+    if not unfinished_ok:
+        _check_ours(out)
     success = out.child(mf.SUCCESS)
     if info(success).type.name == "File":
         fs.delete_file(success.path)
@@ -334,6 +394,7 @@ def _inside(child: Location, parent: Location) -> bool:
 
 
 def check_output_location(out: Location, inputs: list[Location]) -> None:
+    """`inputs`: the input paths, then (for --rejects) the output: none may hold or be held by `out`."""
     for inp in inputs:
         if _same_place(out, inp) or _inside(inp, out):
             raise OutputError(
@@ -341,10 +402,17 @@ def check_output_location(out: Location, inputs: list[Location]) -> None:
                 where=out.uri,
                 hint="write to a new directory; curate never modifies its input",
             )
+        if _inside(out, inp):  # a directory is read recursively: the next run would read this output too
+            raise OutputError(
+                f"is inside {inp.uri}, which this command reads or writes as a dataset",
+                where=out.uri,
+                hint="write to a directory beside it, not inside it",
+            )
 
 
-def _plan_record(stage: Stage, phases: list[Phase]) -> dict:
+def _plan_record(stage: Stage, phases: list[Phase], rejects: Location | None) -> dict:
     return {
+        "rejects": rejects.uri if rejects is not None else None,  # a resume must write its rejects to the same place
         "stage": stage.name,
         "curate_version": __version__,
         "params": stage.manifest_params(),
@@ -366,7 +434,8 @@ def _check_plan(out: Location, record: dict) -> None:
         if old == record:
             return
         if old is not None:
-            what = [k for k in ("stage", "curate_version", "params", "seed", "input", "tasks", "compression") if old.get(k) != record.get(k)]
+            what = [k for k in ("stage", "curate_version", "params", "seed", "input", "tasks", "compression", "rejects")
+                    if old.get(k) != record.get(k)]
             raise OutputError(
                 f"holds an unfinished run with different {', '.join(what)}",
                 where=out.uri,
@@ -408,11 +477,15 @@ def _execute_dir(stage: Stage, out: Location, opts: RunOptions, input_locations:
                  t0: float) -> RunSummary:
     rejects = locate(opts.rejects) if opts.rejects else None
     if rejects is not None:
-        check_output_location(rejects, (input_locations or []) + [out])
+        check_output_location(rejects, input_locations or [])
+        if _same_place(rejects, out) or _inside(rejects, out) or _inside(out, rejects):
+            raise UsageError(f"--rejects {rejects.uri} and the output {out.uri} must be separate directories",
+                             hint="put the rejects beside the output, e.g. OUT.rejects")
     if opts.overwrite:
+        ours = rejects is not None and _plan_rejects(out) == rejects.uri
         _clear_output(out)
         if rejects is not None:
-            _clear_output(rejects)
+            _clear_output(rejects, unfinished_ok=ours)
 
     phases = stage.phases()
     for ph in phases:
@@ -420,7 +493,7 @@ def _execute_dir(stage: Stage, out: Location, opts: RunOptions, input_locations:
         if len(set(names)) != len(names):
             raise RuntimeError(f"{stage.name}: duplicate task names in phase {ph.name}")
     tasks = phases[-1].tasks
-    record = _plan_record(stage, phases)
+    record = _plan_record(stage, phases, rejects)
 
     if mf.is_complete(out):
         existing = mf.read_manifest(out) or {}
@@ -444,6 +517,8 @@ def _execute_dir(stage: Stage, out: Location, opts: RunOptions, input_locations:
                 where=out.uri,
                 hint="choose a new output directory (curate deletes only directories it wrote, even with --overwrite)",
             )
+    if rejects is not None:
+        _check_rejects(rejects, record, resuming=_plan_rejects(out) == rejects.uri)
 
     global _memo
     in_memory = _in_memory(phases, opts, backend)
@@ -554,7 +629,7 @@ class _Pool:
             ctx.set_forkserver_preload(["curate.run.executor", "curate.stages.base", "pyarrow.parquet", "pyarrow.compute", "numpy"])
             self.q = ctx.Queue()
             self.pool = cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_init_worker,
-                                               initargs=(self.q,))
+                                               initargs=(self.q, os.getpid()))
         return self.pool, self.q
 
     def kill(self) -> None:

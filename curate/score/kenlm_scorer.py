@@ -84,8 +84,9 @@ class KenLMScorer:
         n = len(text)
         lines = self.tokenize(text)
         lp = np.fromiter(map(load_model(self.model).score, lines.text.to_pylist()), np.float64, len(lines.text))
-        sums = (np.bincount(lines.doc, weights=lp, minlength=n),
-                np.bincount(lines.doc, weights=lines.ntok + 1, minlength=n),
+        # float64 even with no lines at all: numpy's bincount of nothing is int64 whatever the weights
+        sums = (np.bincount(lines.doc, weights=lp, minlength=n).astype(np.float64, copy=False),
+                np.bincount(lines.doc, weights=lines.ntok + 1, minlength=n).astype(np.float64, copy=False),
                 np.bincount(lines.doc, weights=lines.ntok, minlength=n).astype(np.int64))
         _LAST = (key, text, sums)
         return sums

@@ -94,6 +94,7 @@ class MapStage(DatasetInput, Stage):
         if task.spec is None:
             reader = open_stdin_stream()
             self._stdin_manifest = stream_manifest(reader.schema)
+            self._stream_schema = reader.schema  # a stream of no batches still says its columns
             if self.needs_text:
                 check_text_column(reader.schema, "stdin")
             for batch in reader:
@@ -135,7 +136,7 @@ class MapStage(DatasetInput, Stage):
                     res.rows_rejected += rejected.num_rows
                 ctx.progress(batch.num_rows, nbytes)
             if out is None:  # empty shard: still publish an empty file with the right schema
-                schema = self._schema if self._schema is not None else pa.schema([("id", pa.string()), ("text", pa.string())])
+                schema = self._schema or getattr(self, "_stream_schema", None) or pa.schema([("id", pa.string()), ("text", pa.string())])
                 out = ctx.open_output(task.name, self.output_schema(schema))
             res.bytes_out += out.close()
             res.outputs.append(task.name)

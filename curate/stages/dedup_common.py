@@ -508,6 +508,9 @@ class GlobalDedup(MapStage):
         if self.needs_id and "id" not in schema.names:
             raise InputError(f"no 'id' column; the columns are: {', '.join(schema.names)}", where=where,
                              hint="`curate ingest` gives every row a stable id (--id-field NAME to use your own)")
+        if self.needs_id and not (pa.types.is_string(t := schema.field("id").type) or pa.types.is_large_string(t)):
+            raise InputError(f"column 'id' has type {t}; dedup names documents by string ids (dup_of, dup_cluster)",
+                             where=where, hint="re-ingest with `curate ingest --id-field id`, which keeps your ids as strings")
         if self.params.mode == "annotate":
             check_new_columns(schema, self.annotate_columns, where)
 
@@ -533,9 +536,19 @@ class GlobalDedup(MapStage):
     def read_shard(self, task: Task, columns: list[str]):
         """(first row, batch) over one input shard, only the named columns."""
         row = 0
+        check_ids = self.needs_id and "id" in columns
         for b in self.shard_batches(task.spec, columns):
+            if check_ids and b.column("id").null_count:
+                self._null_id(task.spec, row, b.column("id"))
             yield row, b
             row += b.num_rows
+
+    def _null_id(self, shard: int, row: int, ids: pa.Array) -> None:
+        first = row + int(np.flatnonzero(~np.asarray(ids.is_valid()))[0])
+        raise InputError(f"row {first}: the 'id' is null ({ids.null_count} null in rows {row}-{row + len(ids) - 1})",
+                         where=self.dataset.shards[shard].loc.uri,
+                         hint="dedup names each removed document's keeper by id: give every row one "
+                              "(`curate ingest` does), or drop those rows first (curate filter --where 'id is not null')")
 
     def shard_batches(self, shard: int, columns: list[str] | None = None):
         """The batches of one input shard, only `columns` (None: all); decoded once in a SmallRun."""
@@ -561,7 +574,7 @@ class GlobalDedup(MapStage):
             yield b, int(size * b.num_rows / total)  # as MapStage._batches counts bytes_in
 
     def columns_needed(self) -> list[str]:
-        return list(dict.fromkeys(["id", "text"] + self.keep.columns))
+        return list(dict.fromkeys((["id"] if self.needs_id else []) + ["text"] + self.keep.columns))
 
     # -- apply -----------------------------------------------------------------------------
     def load_decisions(self, ctx: TaskContext, shard: int) -> pa.Table:

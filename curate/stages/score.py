@@ -49,7 +49,7 @@ class Score(MapStage):
             self.scorers.append(DSIRScorer(params.dsir, dataset.stdin))
         if not self.scorers:
             raise UsageError("nothing to score", hint="give at least one scorer, e.g. --kenlm MODEL, --commonness MODEL or --signals gopher")
-        self._warned = False
+        self._warned: set[str] = set()
 
     def manifest_params(self) -> dict:
         return {"scorers": [{"kind": s.kind, **s.identity()} for s in self.scorers]}
@@ -87,9 +87,9 @@ class Score(MapStage):
             for name, values in s.score(text).items():
                 if name in written:  # n_tokens: the first scorer's count
                     continue
-                if name in existing and not self._warned:
+                if name in existing and name not in self._warned:
                     log.warn(f"score: replacing the input's {name!r} column")
-                    self._warned = True
+                    self._warned.add(name)
                 batch = put_column(batch, name, values)
                 written.add(name)
         result.count("scored", batch.num_rows)

@@ -16,6 +16,9 @@ Contenders (each its own process, timed on the wall clock, interpreter start-up 
   curate exact    curate dedup exact IN OUT -j J                          (J = 1, 2)
   read text       read_text.py: pq.read_table(f, columns=['text']) of every shard, 1 thread
                   (--threads 1) or pyarrow's default thread pool
+  pyarrow copy    read_text.py --copy: read every column, write each shard again (zstd-3)
+  --exact-codecs  the curate exact and copy runs again with other output codecs (zstd:1, lz4, none):
+                  what the rewrite costs against the read
 
 The machine is shared and noisy, so repetitions are interleaved (each repetition runs every
 contender once, in a rotated order) and the figures are medians; ratios are medians of the
@@ -87,7 +90,7 @@ class Contender:
         return statistics.median(r[k] for r in self.runs)
 
 
-def contenders(only: set[str] | None, spacy: bool, corpus_docs: int) -> list[Contender]:
+def contenders(only: set[str] | None, spacy: bool, corpus_docs: int, codecs: tuple[str, ...] = ()) -> list[Contender]:
     peers = [str(PEERS_PY), str(HERE / "peers_minhash.py")]
     one = {"RAYON_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
     cs = [
@@ -108,6 +111,15 @@ def contenders(only: set[str] | None, spacy: bool, corpus_docs: int) -> list[Con
         Contender("pyarrow copy 1 thread", "exact", "pyarrow", 1,
                   [str(PY), str(HERE / "read_text.py"), "{in}", "--threads", "1", "--copy", "{out}"]),
     ]
+    for codec in codecs:  # the same runs writing another codec: what the write costs against the read
+        cs += [
+            Contender(f"curate exact -j1 @{codec}", "exact", "curate", 1,
+                      [str(CURATE), "dedup", "exact", "{in}", "{out}", "-j", "1", "-q", "--json", "--compression", codec]),
+            Contender(f"curate exact -j2 @{codec}", "exact", "curate", 2,
+                      [str(CURATE), "dedup", "exact", "{in}", "{out}", "-j", "2", "-q", "--json", "--compression", codec]),
+            Contender(f"pyarrow copy 1 thread @{codec}", "exact", "pyarrow", 1,
+                      [str(PY), str(HERE / "read_text.py"), "{in}", "--threads", "1", "--copy", "{out}", "--codec", codec]),
+        ]
     if spacy:
         cs += [
             Contender("datatrove-spacy -t1", "minhash", "datatrove", 1,
@@ -207,7 +219,7 @@ class Truth:
 # ---- one corpus ------------------------------------------------------------------------------
 
 
-def run_corpus(size: str, reps: int, only: set[str] | None, spacy: bool, log) -> dict:
+def run_corpus(size: str, reps: int, only: set[str] | None, spacy: bool, log, codecs: tuple[str, ...] = ()) -> dict:
     cdir = make_dup_corpus.build(size, log=log)
     meta = json.loads((cdir / "corpus.json").read_text())
     dataset = cdir / "parquet"
@@ -220,7 +232,7 @@ def run_corpus(size: str, reps: int, only: set[str] | None, spacy: bool, log) ->
     docs = truth.n
     rows = sum(pq.ParquetFile(f).metadata.num_rows for f in dataset.glob("part-*.parquet"))
     assert rows == docs, (rows, docs)
-    cs = contenders(only, spacy, docs)
+    cs = contenders(only, spacy, docs, codecs)
     for rep in range(reps):
         order = cs[rep % len(cs):] + cs[: rep % len(cs)]
         for c in order:
@@ -253,9 +265,12 @@ def run_corpus(size: str, reps: int, only: set[str] | None, spacy: bool, log) ->
                         pass
             elif c.who == "pyarrow":
                 r["loop_s"] = json.loads(r["stdout"].strip().splitlines()[-1])["loop_s"]
+                if "copy" in c.key:
+                    r["bytes_out"] = sum(f.stat().st_size for f in out.glob("part-*.parquet"))
             elif c.who == "curate":
                 s = json.loads(r["stdout"].strip().splitlines()[-1])
                 r["removed"] = s["rows_rejected"]
+                r["bytes_out"] = s["bytes_out"]
                 m = json.loads((out / "_manifest.json").read_text())
                 r["phases"] = {k: v["task_seconds"] for k, v in m.get("phases", {}).items()}
             r.pop("stdout", None)
@@ -344,7 +359,34 @@ def tables(res: dict) -> str:
             if a and cp and a["runs"] and cp["runs"]:
                 lines.append(f"\ncurate exact -j1 / pyarrow copy 1 thread (read all columns, write zstd-3): "
                              f"{_ratio(cp, a):.2f}x the time, end to end")
+            lines += _codec_table(by)
     return "\n".join(lines)
+
+
+def _codec_table(by: dict) -> list[str]:
+    """Exact dedup end to end per output codec, each as a multiple of the same runs' text read."""
+    rd1, rdt = by.get("read text 1 thread"), by.get("read text (threads)")
+    codecs = list(dict.fromkeys(["zstd:3"] + [k.partition("@")[2] for k in by if "@" in k]))
+    if len(codecs) < 2 or not (rd1 and rd1["runs"]):
+        return []
+
+    def get(key: str, codec: str) -> dict | None:
+        c = by.get(key if codec == "zstd:3" else f"{key} @{codec}")
+        return c if c and c["runs"] else None
+
+    def x(a: dict | None, b: dict | None) -> str:
+        return f"{_ratio(b, a):.2f}x" if a and b else ""
+
+    out = ["\nExact dedup end to end by output codec (`--compression`), as multiples of the time to read the text "
+           "(median of per-repetition ratios; target <= 2x):\n",
+           "| codec | output MB | -j1 / read 1 thread | -j2 / read 1 thread | -j2 / read (threads) | copy / read 1 thread | -j1 / copy |",
+           "|---|---:|---:|---:|---:|---:|---:|"]
+    for codec in codecs:
+        j1, j2, cp = get("curate exact -j1", codec), get("curate exact -j2", codec), get("pyarrow copy 1 thread", codec)
+        mb = j1["runs"][0].get("bytes_out", 0) / 1e6 if j1 else 0
+        out.append(f"| {codec} | {mb:,.1f} | {x(j1, rd1)} | {x(j2, rd1)} | {x(j2, rdt if rdt and rdt['runs'] else None)} | "
+                   f"{x(cp, rd1)} | {x(j1, cp)} |")
+    return out
 
 
 def curate_git() -> dict:
@@ -361,12 +403,15 @@ def main() -> None:
     ap.add_argument("--corpora", default="sample:3,100MB:3,1GB:1", help="SIZE:REPS,... [sample:3,100MB:3,1GB:1]")
     ap.add_argument("--only", default="", help="comma-separated contender keys, families or who (curate, rensa, exact ...)")
     ap.add_argument("--spacy-corpora", default="sample", help="corpora that also run datatrove with its default spaCy tokenizer")
+    ap.add_argument("--exact-codecs", default="",
+                    help="output codecs besides zstd:3 to time exact dedup and the pyarrow copy with, e.g. 'zstd:1,lz4,none'")
     ap.add_argument("--skip", default="", help="SIZE=KEY;KEY,...: contenders left out on one corpus, e.g. '1GB=datatrove -t1'")
     a = ap.parse_args()
     for py in (PY, PEERS_PY):  # bytecode caches up front, as an installed package has them
         subprocess.run([str(py), "-m", "compileall", "-q", str(ROOT / "curate"), str(HERE)], check=False,
                        stdout=subprocess.DEVNULL, env={k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"})
     only = {x.strip() for x in a.only.split(",") if x.strip()} or None
+    codecs = tuple(x.strip() for x in a.exact_codecs.split(",") if x.strip())
     spacy_on = {x.strip() for x in a.spacy_corpora.split(",") if x.strip()}
     skip: dict[str, set[str]] = {}
     for part in filter(None, a.skip.split(",")):
@@ -382,10 +427,10 @@ def main() -> None:
     t_all = time.monotonic()
     for spec in a.corpora.split(","):
         size, _, reps = spec.partition(":")
-        res_c = run_corpus(size, int(reps or 1), only, size in spacy_on, log) if size not in skip else None
+        res_c = run_corpus(size, int(reps or 1), only, size in spacy_on, log, codecs) if size not in skip else None
         if res_c is None:
-            cs_only = {c.key for c in contenders(only, size in spacy_on, 0)} - skip[size]
-            res_c = run_corpus(size, int(reps or 1), cs_only, size in spacy_on, log)
+            cs_only = {c.key for c in contenders(only, size in spacy_on, 0, codecs)} - skip[size]
+            res_c = run_corpus(size, int(reps or 1), cs_only, size in spacy_on, log, codecs)
         res["corpora"].append(res_c)
     res["seconds"] = round(time.monotonic() - t_all, 1)
     stamp = time.strftime("%Y%m%d-%H%M%S")

@@ -128,6 +128,14 @@ def check_same_schema(reference: pa.Schema, ref_where: str, schema: pa.Schema, w
             diffs.append(f"column '{name}' is {got[name]} here but {ref[name]} in {ref_where}")
     if not diffs and reference.names != schema.names:
         diffs.append("columns are in a different order")
+    if not diffs:  # same names and types: nullability or field metadata
+        for a, b in zip(reference, schema):
+            if a.nullable != b.nullable:
+                diffs.append(f"column '{a.name}' is {'' if b.nullable else 'not '}nullable here but "
+                             f"{'' if a.nullable else 'not '}nullable in {ref_where}")
+            elif not a.equals(b, check_metadata=True):
+                diffs.append(f"column '{a.name}' has other field metadata")
+    diffs = diffs or ["the schemas' nested fields differ"]
     raise InputError(
         "schema differs from the dataset's first shard: " + "; ".join(diffs),
         where=where,

@@ -37,7 +37,8 @@ How each figure is made (memory does not grow with the corpus):
               help="Also write a self-contained HTML report (inline SVG plots, no scripts, no network).")
 @click.option("--sample", type=click.IntRange(min=1), default=None, metavar="N",
               help="Audit the costly figures on a seeded uniform sample of N documents (says so, with error bars).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the samples.")
+@click.option("--seed", type=click.IntRange(0, 2**64 - 1), default=0, show_default=True,
+              help="Seed of the samples (0 to 2^64-1: the row keys are 64-bit).")
 @click.option("--compare", "compare", default=None, metavar="B",
               help="Audit B too and show the two side by side (e.g. raw vs final).")
 @click.option("--near-sample", type=click.IntRange(min=1), default=100_000, show_default=True, metavar="N",
@@ -58,12 +59,15 @@ def audit(dataset, html, sample, seed, compare, near_sample, top, workers, quiet
       curate audit big/ --sample 100000 --json | jq .duplication.near
       curate audit clean/ --compare raw/ --html compare.html
     """
-    from curate.audit.report import AuditParams
+    from curate.audit.report import AuditParams, refuse_stdin
     from curate.audit.report import audit as run_audit
-    from curate.io.location import locate
     from curate.run.executor import default_workers, pool_min_bytes
 
     log.set_quiet(quiet)
+    # the cheap checks before a long audit, not after it
+    refuse_stdin(dataset)
+    refuse_stdin(compare, "--compare")
+    html_loc = _html_target(html) if html else None
     params = AuditParams(sample=sample, seed=seed, near_sample=near_sample, top=top, workers=workers or default_workers())
     if workers is None:
         from curate.io.dataset import open_dataset
@@ -75,13 +79,10 @@ def audit(dataset, html, sample, seed, compare, near_sample, top, workers, quiet
             pass  # audit() reports the problem itself
     a = run_audit(dataset, params)
     b = run_audit(compare, params) if compare else None
-    if html:
+    if html_loc:
         from curate.audit.html import render
 
-        loc = locate(html)
-        from curate.io.atomic import write_bytes_atomic
-
-        write_bytes_atomic(loc, render(a, b).encode())
+        _write_html(html_loc, render(a, b).encode())
         log.info(f"audit: wrote {html}")
     if as_json:
         click.echo(json.dumps(a if b is None else {"a": a, "b": b}, sort_keys=True))
@@ -92,3 +93,37 @@ def audit(dataset, html, sample, seed, compare, near_sample, top, workers, quiet
         show(a)
     else:
         show_compare(a, b)
+
+
+HTML_HINT = "give --html a path in an existing, writable directory (create the directory first)"
+
+
+def _html_target(html: str):
+    """The --html location; a local one whose directory is missing or not writable is refused now.
+    (Object stores have no directories to check: a failure there shows when writing.)"""
+    import os
+
+    from curate.errors import OutputError
+    from curate.io.location import locate
+
+    loc = locate(html)
+    if loc.is_local:
+        parent = os.path.dirname(loc.path) or "."
+        if not os.path.isdir(parent):
+            why = "is not a directory" if os.path.exists(parent) else "does not exist"
+            raise OutputError(f"cannot write the HTML report: {parent} {why}", where=html, hint=HTML_HINT)
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise OutputError(f"cannot write the HTML report: directory {parent} is not writable", where=html, hint=HTML_HINT)
+    return loc
+
+
+def _write_html(loc, data: bytes) -> None:
+    import pyarrow as pa
+
+    from curate.errors import OutputError
+    from curate.io.atomic import write_bytes_atomic
+
+    try:
+        write_bytes_atomic(loc, data)
+    except (OSError, pa.ArrowException) as e:  # the disk full, the directory gone since the start
+        raise OutputError(f"cannot write the HTML report: {e}", where=loc.uri, hint=HTML_HINT) from None

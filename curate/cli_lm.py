@@ -32,7 +32,7 @@ def ngram():
               help="N-gram order (SoftDedup: 4; CCNet: 5). 6 at most: KenLM is built with KENLM_MAX_ORDER=6.")
 @click.option("--sample", type=click.FloatRange(0, 1, min_open=True), default=1.0, show_default=True,
               help="Train on this fraction of the documents, chosen by a seeded hash of their id.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of --sample.")
+@click.option("--seed", type=click.IntRange(0, 2**64 - 1), default=0, show_default=True, help="Seed of --sample.")
 @click.option("--memory", default=None, envvar="CURATE_MEMORY", show_envvar=True,
               help="Sorting memory for lmplz: a size (4G) or a share of RAM (50%) [default: 50%].")
 @click.option("--prune", default=None, help="Drop n-grams seen at most this often, per order, e.g. '0 0 1' (lmplz --prune).")

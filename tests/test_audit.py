@@ -464,6 +464,68 @@ def test_bad_input_never_crashes(tmp_path):
     assert r.exit_code == 1 and "no such file" in r.output
 
 
+def _strict_json(text: str):
+    """json.loads that refuses NaN and Infinity, which strict JSON (jq, browsers) rejects."""
+    def bad(c):
+        raise ValueError(f"not strict JSON: {c}")
+    return json.loads(text, parse_constant=bad)
+
+
+def test_stdin_is_refused_plainly(tmp_path):
+    """Audit makes several passes over random-access shards: '-' is a usage error, never an empty report."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, pa.schema([("text", pa.string())])) as w:
+        w.write_batch(pa.record_batch([pa.array(["a b c"] * 5)], names=["text"]))
+    for data in (sink.getvalue().to_pybytes(), b"garbage\n"):
+        r = run("audit", "-", "-q", "--json", input=data)
+        assert r.exit_code == 2 and "not '-'" in r.output and "hint:" in r.output and r.stdout == "", r.output
+    _write(tmp_path / "ds", pa.table({"text": ["a b c"]}), 1)
+    r = run("audit", tmp_path / "ds", "--compare", "-", "-q", input=b"")
+    assert r.exit_code == 2 and "--compare" in r.output and "not '-'" in r.output
+
+
+def test_infinities_are_counted_and_shown(tmp_path):
+    """values + nulls + NaNs = rows with infinities among the values; min/max/mean say inf, as
+    strings in the JSON (strict JSON has no Infinity); the histogram is of the finite values."""
+    inf = float("inf")
+    x = [1.0] * 46 + [inf, None, float("nan"), 2.0]
+    y = [1.0] * 48 + [inf, -inf]
+    _write(tmp_path / "ds", pa.table({"text": [f"doc {i}" for i in range(50)], "x": x, "y": y}), 2)
+    r = run("audit", tmp_path / "ds", "-q", "--json")
+    assert r.exit_code == 0, r.output
+    rep = _strict_json(r.stdout)
+    cx, cy = rep["columns"]["numeric"]
+    assert (cx["count"], cx["nulls"], cx["nans"], cx["pos_infs"], cx["neg_infs"]) == (48, 1, 1, 1, 0)
+    assert cx["count"] + cx["nulls"] + cx["nans"] == 50
+    assert (cx["min"], cx["max"], cx["mean"], cx["sum"]) == (1.0, "inf", "inf", "inf")
+    assert cx["quantiles"]["1.0"] == "inf" and cx["quantiles"]["0.5"] == 1.0
+    assert sum(b[2] for b in cx["histogram"]) == 47  # the finite values
+    assert (cy["count"], cy["min"], cy["max"], cy["mean"], cy["sum"]) == (50, "-inf", "inf", None, None)
+    assert any("column x: 1 infinite" in p for p in rep["problems"])
+    r = run("audit", tmp_path / "ds", "-q", "--html", tmp_path / "r.html")
+    (row,) = [ln for ln in r.stdout.splitlines() if ln.startswith("│ x ")]
+    cells = [c.strip() for c in row.strip("│").split("│")]
+    assert cells[1:3] == ["48", "2"] and cells[7] == "inf" and cells[8] == "inf"
+    html = (tmp_path / "r.html").read_text()
+    assert "<td>x</td><td>48</td><td>2</td><td>1</td>" in html and "<td>-inf</td>" in html
+
+
+def test_html_into_a_missing_directory(tmp_path):
+    _write(tmp_path / "ds", pa.table({"text": ["a b c"]}), 1)
+    target = tmp_path / "missing" / "x.html"
+    r = run("audit", tmp_path / "ds", "-q", "--html", target)
+    assert r.exit_code == 1 and str(target) in r.output and "does not exist" in r.output and "hint:" in r.output, r.output
+    assert "internal error" not in r.output and not (tmp_path / "missing").exists()
+
+
+def test_seed_out_of_range_is_a_usage_error(tmp_path):
+    _write(tmp_path / "ds", pa.table({"text": ["a b c", "d e f"]}), 1)
+    for seed in ("-1", str(2**64)):
+        r = run("audit", tmp_path / "ds", "-q", "--sample", "1", "--seed", seed)
+        assert r.exit_code == 2 and "0<=x<=18446744073709551615" in r.output, r.output
+    assert run("audit", tmp_path / "ds", "-q", "--sample", "1", "--seed", str(2**64 - 1), "--json").exit_code == 0
+
+
 def test_compare_and_terminal(pipeline):
     raw, final = pipeline
     r = run("audit", final, "--compare", raw, "-q", "--json")

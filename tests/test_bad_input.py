@@ -492,3 +492,9 @@ def test_a_complete_dataset_that_lost_or_gained_a_shard_is_refused(tmp_path, sam
     (ds / "_manifest.json").unlink()
     (ds / "_SUCCESS").unlink()
     succeeds("export", ds, tmp_path / "o2", "-j", "1")
+
+
+def test_an_output_that_cannot_be_created_is_a_clean_error(tmp_path, sample_dataset):
+    f = tmp_path / "file"
+    f.write_text("x")
+    fails(["export", sample_dataset, f / "sub"], 1, "cannot create the directory", inputs=[f])

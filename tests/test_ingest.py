@@ -285,3 +285,108 @@ def test_json_with_stdout_output_is_a_usage_error(sample_raw):
     r = run("ingest", sample_raw, "-", "--json")
     assert r.exit_code == 2
     assert r.stdout == ""
+
+
+# ---- input columns, text types, error locations --------------------------------------------
+
+
+def _fails(r, code: int, *needles: str) -> str:
+    assert r.exit_code == code, (r.exit_code, r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr and "hint:" in r.stderr, r.stderr
+    for n in needles:
+        assert n in r.stderr, (n, r.stderr)
+    return r.stderr
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
+def test_an_input_id_column_that_is_not_the_id_is_warned_about_once(tmp_path, fmt):
+    rows = [{"id": "user-7", "text": "doc one"}, {"id": "user-9", "text": "doc two"}]
+    src = tmp_path / f"userids.{fmt}"
+    if fmt == "parquet":
+        pq.write_table(pa.Table.from_pylist(rows), src)
+    else:
+        write_jsonl(src, rows)
+    r = ok(run("ingest", src, tmp_path / "o", "-j", "1", "-q"))
+    assert r.stderr.count("warning") == 1, r.stderr  # one clear warning, not a 'dropped field' one too
+    assert "'id' column" in r.stderr and "--id-field id" in r.stderr
+    assert [x["id"] for x in read_rows(tmp_path / "o")] == [f"{src.name}:0", f"{src.name}:1"]
+    ok(run("ingest", src, tmp_path / "kept", "--id-field", "id", "-j", "1", "-q"))
+    assert [x["id"] for x in read_rows(tmp_path / "kept")] == ["user-7", "user-9"]
+
+
+def test_input_without_id_column_gets_no_warning(tmp_path):
+    src = tmp_path / "noid.parquet"
+    pq.write_table(pa.table({"text": ["a", "b"], "doc_id": ["x", "y"]}), src)
+    r = ok(run("ingest", src, tmp_path / "o", "-j", "1", "-q"))
+    assert "warning" not in r.stderr
+
+
+@pytest.mark.parametrize("layout", ["dictionary", "string_view", "large_string", "binary_view"])
+def test_parquet_text_of_any_string_layout_is_read(tmp_path, layout):
+    texts = ["a b c", None, "d \u00e9 f"]
+    col = {
+        "dictionary": pa.array(texts).dictionary_encode(),  # a pandas categorical
+        "string_view": pa.array(texts, pa.string_view()),
+        "large_string": pa.array(texts, pa.large_string()),
+        "binary_view": pa.array([t.encode() if t else None for t in texts], pa.binary_view()),
+    }[layout]
+    src = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"text": col}), src)
+    ok(run("ingest", src, tmp_path / "o", "-j", "1", "-q"))
+    assert pq.read_schema(tmp_path / "o" / "part-00000.parquet").field("text").type == pa.string()
+    assert [(x["id"], x["text"]) for x in read_rows(tmp_path / "o")] == [("t.parquet:0", "a b c"), ("t.parquet:2", "d \u00e9 f")]
+
+
+def test_parquet_files_may_differ_in_text_layout(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    pq.write_table(pa.table({"text": ["a"]}), src / "a.parquet")
+    pq.write_table(pa.table({"text": pa.array(["b"]).dictionary_encode()}), src / "b.parquet")
+    ok(run("ingest", src, tmp_path / "o", "-j", "1", "-q"))
+    assert [x["text"] for x in read_rows(tmp_path / "o")] == ["a", "b"]
+
+
+def test_parquet_text_of_a_non_text_type_names_the_text_columns(tmp_path):
+    src = tmp_path / "num.parquet"
+    pq.write_table(pa.table({"text": [1, 2], "body": ["x", "y"]}), src)
+    err = _fails(run("ingest", src, tmp_path / "o", "-j", "1"), 1, "num.parquet", "'text' has type int64")
+    assert "--text-field" in err and "body" in err.split("hint:")[1]
+    only = tmp_path / "only.parquet"
+    pq.write_table(pa.table({"text": [1, 2]}), only)
+    err = _fails(run("ingest", only, tmp_path / "o2", "-j", "1"), 1, "only.parquet", "'text' has type int64")
+    assert "--text-field" not in err  # no other column to point to: convert this one
+
+
+def test_parquet_binary_text_not_utf8_names_row_group_and_row(tmp_path):
+    src = tmp_path / "bin.parquet"
+    values = [b"good", b"fine", b"ok", b"bad \xff text", b"more"]
+    pq.write_table(pa.table({"text": pa.array(values, pa.binary())}), src, row_group_size=2)
+    _fails(run("ingest", src, tmp_path / "o", "-j", "1"), 1, "bin.parquet", "row group 1, row 1", "row 3 of the file",
+           "not valid UTF-8", "at byte 4")
+    assert not (tmp_path / "o" / "_SUCCESS").exists()
+
+
+def test_mixed_formats_name_a_file_of_each_and_hint_a_glob(tmp_path):
+    src = tmp_path / "crawl"
+    src.mkdir()
+    write_jsonl(src / "a.jsonl", DOCS)
+    write_jsonl(src / "b.jsonl", DOCS)
+    (src / "README.txt").write_text("about this crawl\n")
+    _fails(run("ingest", src, tmp_path / "o"), 2, "a.jsonl", "README.txt", f"'{src}/*.jsonl'", "--format")
+    ok(run("ingest", f"{src}/*.jsonl", tmp_path / "jl", "-j", "1", "-q"))
+    assert len(read_rows(tmp_path / "jl")) == 2 * len(DOCS)
+
+
+def test_txt_lone_cr_is_not_a_line_break(tmp_path):
+    # Deliberate: lines end at LF (as for wc -l, grep and line numbers in errors); CRLF loses its CR.
+    src = tmp_path / "cr.txt"
+    src.write_bytes(b"one\rtwo\r\nthree\n")
+    ok(run("ingest", src, tmp_path / "o", "-j", "1", "-q"))
+    assert [x["text"] for x in read_rows(tmp_path / "o")] == ["one\rtwo", "three"]
+
+
+def test_parquet_id_field_not_utf8_or_not_castable_is_a_clean_error(tmp_path):
+    src = tmp_path / "ids.parquet"
+    pq.write_table(pa.table({"k": pa.array([b"a", b"\xff"]), "s": [{"x": 1}, {"x": 2}], "text": ["a", "b"]}), src)
+    _fails(run("ingest", src, tmp_path / "o", "--id-field", "k", "-j", "1"), 1, "ids.parquet", "row group 0, row 1", "'k'")
+    _fails(run("ingest", src, tmp_path / "o2", "--id-field", "s", "-j", "1"), 1, "ids.parquet", "'s' has type struct")

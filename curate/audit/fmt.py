@@ -8,6 +8,8 @@ SPARK = "▁▂▃▄▅▆▇█"
 def num(v, digits: int = 3) -> str:
     if v is None:
         return "–"
+    if isinstance(v, str):  # "inf" / "-inf": the report's strict-JSON infinities
+        return v
     if isinstance(v, int) or (isinstance(v, float) and v.is_integer() and abs(v) < 1e15):
         return f"{int(v):,}"
     if abs(v) >= 1e5:

@@ -12,11 +12,20 @@ import pyarrow as pa
 from curate import _native, log
 from curate.audit.lineage import lineage
 from curate.audit.near import NEAR_ROWS, Probe, sample_signatures, wilson
-from curate.audit.scan import ROW_SAMPLE, AuditParams, Partial, ShardSpec, map_shards, scan
+from curate.audit.scan import (
+    ROW_SAMPLE,
+    AuditParams,
+    NumStats,
+    Partial,
+    ShardSpec,
+    map_shards,
+    scan,
+)
 from curate.audit.scan import thresholds as key_thresholds
 from curate.audit.sketches import HLL_P, hll_count
-from curate.errors import InputError
+from curate.errors import InputError, UsageError
 from curate.io.dataset import Dataset, open_dataset
+from curate.io.location import STDIO
 from curate.io.parquet import open_parquet
 from curate.run.proc import imports_done, tune_malloc
 
@@ -25,8 +34,19 @@ QUANTILES = (0.0, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 1.0)
 Z = 1.96
 
 
+def refuse_stdin(uri: str | None, option: str = "IN") -> None:
+    """Row counts first (the sample thresholds), then the MinHash sample, then every row: several
+    passes over random-access shards, which a stream on stdin cannot give."""
+    if uri == STDIO:
+        raise UsageError("audit reads its input several times (row counts, samples, every row): "
+                         "give a dataset directory, not '-'", where=option,
+                         hint="write the upstream stage to a directory instead of '-', "
+                              "e.g. `curate filter web clean/ --where ...`, then `curate audit clean/`")
+
+
 def _open(uri: str) -> tuple[Dataset, str | None]:
     """The dataset, and what is wrong with its manifest if that alone keeps it from opening."""
+    refuse_stdin(uri)
     try:
         return open_dataset(uri), None
     except InputError as e:
@@ -62,7 +82,7 @@ def _classify(schema: pa.Schema) -> tuple[str | None, list[str], list[str], list
 
 
 def _quantiles(v: np.ndarray) -> dict:
-    v = v[np.isfinite(v)]
+    v = v[~np.isnan(v)]  # infinities are values (and inverted_cdf picks, never interpolates)
     return {str(q): float(np.quantile(v, q, method="inverted_cdf")) for q in QUANTILES} if len(v) else {}
 
 
@@ -245,17 +265,13 @@ def _audit(uri: str, params: AuditParams) -> dict:
                            "method": f"Misra-Gries, {p.paragraphs.k} counters over blank-line-separated paragraphs"},
         }
     for c in numeric:
-        st = p.numeric.get(c)
-        v = cols.get(c, np.empty(0))
-        v = v[np.isfinite(v)]
-        entry = {"name": c, "count": st.count if st else 0, "nulls": st.nulls if st else 0, "nans": st.nans if st else 0,
-                 "min": st.lo if st and st.count else None, "max": st.hi if st and st.count else None,
-                 "mean": st.total / st.count if st and st.count else None, "sum": st.total if st else 0,
-                 "quantiles": _quantiles(v), "histogram": _histogram(v, st.count / len(v) if st and len(v) else 0.0),
-                 "quantile_rows": int(len(v))}
-        if st and st.count == 0 and total:
+        st = p.numeric.get(c) or NumStats()
+        report["columns"]["numeric"].append(_numeric_entry(c, st, cols.get(c, np.empty(0))))
+        if st.count == 0 and total:
             report["problems"].append(f"column {c}: every value is null or NaN")
-        report["columns"]["numeric"].append(entry)
+        if st.pos_infs or st.neg_infs:
+            report["problems"].append(f"column {c}: {st.pos_infs + st.neg_infs:,} infinite value(s) "
+                                      f"({st.pos_infs:,} +inf, {st.neg_infs:,} -inf)")
     for c in strings:
         counts = p.categories.get(c)
         if counts is None:
@@ -267,6 +283,29 @@ def _audit(uri: str, params: AuditParams) -> dict:
 
 
 MAX_CATS = 1000
+
+
+def json_float(x: float | None) -> float | str | None:
+    """Strict JSON has no Infinity or NaN: an infinite figure is the string "inf" or "-inf" (NaN
+    values are never figures, they are counted in "nans"); the views print these strings as they are."""
+    if x is None or math.isfinite(x):
+        return x
+    return None if math.isnan(x) else ("inf" if x > 0 else "-inf")
+
+
+def _numeric_entry(name: str, st: NumStats, v: np.ndarray) -> dict:
+    """One numeric column: count + nulls + nans = rows (count includes the pos_infs + neg_infs
+    infinities); min, max, mean, sum and quantiles include them, the histogram is of finite values."""
+    v = v[~np.isnan(v)]  # the row sample's values: nulls come as NaN
+    finite = v[np.isfinite(v)]
+    has = st.count > 0
+    return {"name": name, "count": st.count, "nulls": st.nulls, "nans": st.nans,
+            "pos_infs": st.pos_infs, "neg_infs": st.neg_infs,
+            "min": json_float(st.lo) if has else None, "max": json_float(st.hi) if has else None,
+            "mean": json_float(st.mean()), "sum": json_float(st.sum()),
+            "quantiles": {q: json_float(x) for q, x in _quantiles(v).items()},
+            "histogram": _histogram(finite, st.finite / len(finite) if len(finite) else 0.0),
+            "quantile_rows": int(len(v))}
 
 
 def _sign_sample(spec: ShardSpec):

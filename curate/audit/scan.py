@@ -10,6 +10,7 @@ exact-duplicate hashes, column stats and mixes) cover every row in both modes; t
 
 from __future__ import annotations
 
+import math
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -61,9 +62,14 @@ class ShardSpec:
 
 @dataclass
 class NumStats:
+    """count: the values that are neither null nor NaN, infinities included (count + nulls + nans =
+    rows); pos_infs/neg_infs: how many of them are +inf/-inf; total: the sum of the finite ones."""
+
     count: int = 0
     nulls: int = 0
     nans: int = 0
+    pos_infs: int = 0
+    neg_infs: int = 0
     total: float = 0.0
     lo: float = float("inf")
     hi: float = float("-inf")
@@ -73,18 +79,39 @@ class NumStats:
         v = arr.drop_null().to_numpy(zero_copy_only=False).astype(np.float64)
         nan = np.isnan(v)
         self.nans += int(nan.sum())
-        v = v[~nan & np.isfinite(v)]
+        v = v[~nan]
         self.count += len(v)
         if len(v):
-            self.total += float(v.sum())
             self.lo, self.hi = min(self.lo, float(v.min())), max(self.hi, float(v.max()))
+            inf = np.isinf(v)
+            if inf.any():
+                self.pos_infs += int(np.count_nonzero(v[inf] > 0))
+                self.neg_infs += int(np.count_nonzero(v[inf] < 0))
+                v = v[~inf]
+            self.total += float(v.sum())
 
     def merge(self, o: NumStats) -> None:
-        self.count += o.count
-        self.nulls += o.nulls
-        self.nans += o.nans
-        self.total += o.total
+        for k in ("count", "nulls", "nans", "pos_infs", "neg_infs", "total"):
+            setattr(self, k, getattr(self, k) + getattr(o, k))
         self.lo, self.hi = min(self.lo, o.lo), max(self.hi, o.hi)
+
+    @property
+    def finite(self) -> int:
+        return self.count - self.pos_infs - self.neg_infs
+
+    def mean(self) -> float | None:
+        """The mean of the values: infinite when they hold infinities of one sign, undefined (None)
+        with both signs or no values."""
+        if (self.pos_infs and self.neg_infs) or not self.count:
+            return None
+        if self.pos_infs or self.neg_infs:
+            return math.inf if self.pos_infs else -math.inf
+        return self.total / self.count
+
+    def sum(self) -> float | None:
+        if self.pos_infs and self.neg_infs:
+            return None
+        return math.inf if self.pos_infs else -math.inf if self.neg_infs else self.total
 
 
 @dataclass

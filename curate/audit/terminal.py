@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import sys
-
 from rich.console import Console
 from rich.table import Table
 
+from curate import log
 from curate.audit.fmt import bar, headline, num, pct, spark
 
 
 def console() -> Console:
-    return Console(width=None if sys.stdout.isatty() else 120)
+    return log.stdout_console(120)  # `| head` ends the report cleanly
 
 
 def _title(c: Console, text: str) -> None:

@@ -129,7 +129,7 @@ def check_same_schema(reference: pa.Schema, ref_where: str, schema: pa.Schema, w
     if not diffs and reference.names != schema.names:
         diffs.append("columns are in a different order")
     if not diffs:  # same names and types: nullability or field metadata
-        for a, b in zip(reference, schema):
+        for a, b in zip(reference, schema, strict=True):
             if a.nullable != b.nullable:
                 diffs.append(f"column '{a.name}' is {'' if b.nullable else 'not '}nullable here but "
                              f"{'' if a.nullable else 'not '}nullable in {ref_where}")

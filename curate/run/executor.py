@@ -303,7 +303,11 @@ def _read_done(out: Location, phase: str, name: str) -> TaskResult | None:
 
 
 def _mkdir(loc: Location) -> None:
-    loc.fs.create_dir(loc.path, recursive=True)
+    try:
+        loc.fs.create_dir(loc.path, recursive=True)
+    except OSError as e:  # a read-only place, a file on the way, /dev/null/x: the user's path, not a bug
+        raise OutputError(f"cannot create the directory ({e})", where=loc.uri,
+                          hint="choose an output path in a directory you can write to") from None
 
 
 def _plan_rejects(out: Location) -> str | None:

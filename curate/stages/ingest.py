@@ -85,12 +85,11 @@ class Ingest(Stage):
             base, found = expand(uri)
             _refuse_incomplete(base, uri)
             self.files = [FileRef(loc, relative_name(base, loc), size, detect_format(loc.path, params.format)) for loc, size in found]
-            if len({f.format for f in self.files}) > 1:
-                kinds = sorted({f.format for f in self.files})
-                raise UsageError(f"input mixes formats ({', '.join(kinds)})", hint="ingest each format separately, or pass --format")
+            _refuse_mixed_formats(self.files, base, uri)
         self.format = self.files[0].format
         self.schema: pa.Schema | None = None  # output schema, decided in plan()
         self._id_type: pa.DataType | None = None
+        self._replaced: tuple[str, ...] = ()  # input columns named id/text that ingest's own replace
 
     # -- identity ---------------------------------------------------------------------------
     def input_uri(self) -> str:
@@ -118,7 +117,7 @@ class Ingest(Stage):
     def _decide_schema(self) -> pa.Schema:
         p = self.params
         if self.format == "parquet":
-            raw = _unify_parquet_schemas(self.files)
+            raw = _unify_parquet_schemas(self.files, (p.text_field, p.id_field))
             for name in (p.text_field,) + ((p.id_field,) if p.id_field else ()):
                 if name not in raw.names:
                     raise InputError(
@@ -134,6 +133,7 @@ class Ingest(Stage):
 
     def _schema_from(self, raw: pa.Schema) -> pa.Schema:
         p = self.params
+        self._warn_replaced(raw)
         self._id_type = raw.field(p.id_field).type if p.id_field and p.id_field in raw.names else None
         extras = [f for f in raw if f.name not in (p.text_field, p.id_field, "id", "text")]
         if p.fields is not None:
@@ -144,6 +144,20 @@ class Ingest(Stage):
             extras = [f for f in extras if f.name in p.fields]
         extras = [pa.field(f.name, pa.string() if pa.types.is_large_string(f.type) else f.type) for f in extras]
         return pa.schema([("id", pa.string()), ("text", pa.string())] + extras)
+
+    def _warn_replaced(self, raw: pa.Schema) -> None:
+        """Ingest writes its own `id` and `text`: an input column of that name that is not their source
+        would vanish from the output unnoticed, so say so (once: the schema is decided once per run)."""
+        p = self.params
+        where = "stdin" if self.uri == STDIO else self.uri
+        if "id" in raw.names and p.id_field != "id":
+            hint = "pass --id-field id to use that column as the ids" if p.id_field is None else "rename the column to keep it"
+            made = f"the ids come from '{p.id_field}'" if p.id_field else "ingest generates ids '<file>:<n>'"
+            log.warn(f"{where}: the input's 'id' column is dropped: {made}; {hint}")
+        if "text" in raw.names and p.text_field != "text":
+            log.warn(f"{where}: the input's 'text' column is dropped: the text comes from '{p.text_field}'; "
+                     "rename the column to keep it")
+        self._replaced = tuple(n for n in ("id", "text") if n in raw.names)
 
     def _sniff_jsonl(self) -> pa.Schema:
         for f in self.files:
@@ -239,6 +253,8 @@ class Ingest(Stage):
     def _drop_unexpected(self, table: pa.Table, schema: pa.Schema, f: FileRef, res: TaskResult) -> pa.Table:
         extra = [n for n in table.column_names if n not in schema.names and n != self.params.id_field]
         for n in extra:
+            if n in self._replaced:  # warned about once, when the schema was decided
+                continue
             if self.params.fields is None or n in self.params.fields:  # not left out on purpose
                 res.count(f"dropped_field:{n}")
         if extra:
@@ -311,9 +327,27 @@ class Ingest(Stage):
         pf = open_parquet(f.loc)
         total = max(pf.metadata.num_rows, 1)
         ordinal = 0
-        for batch in iter_batches(f.loc, pf=pf):
-            yield pa.Table.from_batches([batch]), ordinal, int(f.size * batch.num_rows / total), None
-            ordinal += batch.num_rows
+        for rg in range(pf.num_row_groups):
+            row = 0  # in the row group: errors name (row group, row) as Parquet tools count them
+            for batch in iter_batches(f.loc, pf=pf, row_groups=[rg]):
+                table = self._parquet_text(pa.Table.from_batches([batch]), f, rg, row, ordinal)
+                yield table, ordinal, int(f.size * batch.num_rows / total), None
+                row += batch.num_rows
+                ordinal += batch.num_rows
+
+    def _parquet_text(self, table: pa.Table, f: FileRef, rg: int, row: int, ordinal: int) -> pa.Table:
+        """Text (and text-like ids) as string, here where a bad value can be named by row group and row."""
+        p = self.params
+        for field in dict.fromkeys((p.text_field, p.id_field)):
+            if field not in table.column_names:
+                continue
+            i = table.column_names.index(field)
+            if field != p.text_field and not _holds_text(table.schema.field(i).type):
+                continue  # numeric ids: cast in _normalise
+            col = _as_string(table.column(i), f, field, table.schema,
+                             locate=lambda k: f"row group {rg}, row {row + k} (row {ordinal + k} of the file)")
+            table = table.set_column(i, field, col)
+        return table
 
     # -- normalise to (id, text, extras) ----------------------------------------------------
     def _normalise(self, table, f: FileRef, first: int | np.ndarray, res: TaskResult):
@@ -321,11 +355,11 @@ class Ingest(Stage):
         n = table.num_rows
         res.rows_in += n
         text = table.column(p.text_field) if p.text_field in table.column_names else pa.nulls(n, pa.string())
-        text = _as_string(text, f, p.text_field)
+        text = _as_string(text, f, p.text_field, table.schema)
         if p.id_field:
             if p.id_field not in table.column_names:
                 raise InputError(f"no field '{p.id_field}' in this file", where=_where(f), hint="check --id-field")
-            ids = pc.cast(table.column(p.id_field), pa.string())
+            ids = _ids_as_string(table.column(p.id_field), f, p.id_field)
             if ids.null_count:
                 i = pc.index(pc.is_null(ids), True).as_py()
                 row = int(first[i]) if isinstance(first, np.ndarray) else first + i
@@ -486,20 +520,62 @@ def _text_bytes(batch: pa.RecordBatch) -> int:
     return int(pc.sum(pc.binary_length(batch.column("text"))).as_py() or 0)
 
 
-def _as_string(col, f: FileRef, field: str):
+def _is_text_type(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
+
+
+def _is_bytes_type(t: pa.DataType) -> bool:
+    return pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_binary_view(t)
+
+
+def _holds_text(t: pa.DataType) -> bool:
+    """Types ingest reads as text: strings of any layout, bytes (if UTF-8), dictionaries of those."""
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    return _is_text_type(t) or _is_bytes_type(t)
+
+
+def _as_string(col, f: FileRef, field: str, schema: pa.Schema, locate=None):
+    """The text column as the string type ingest writes. `locate(i)` names row i in messages."""
     t = col.type
-    if pa.types.is_string(t):
+    if pa.types.is_dictionary(t):  # pandas categoricals: the values are the text
+        col = pc.cast(col, t.value_type)
+    v = col.type
+    if pa.types.is_string(v):
         return col
-    if pa.types.is_large_string(t) or pa.types.is_null(t):
+    if _is_text_type(v) or pa.types.is_null(v):
         return pc.cast(col, pa.string())
-    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+    if _is_bytes_type(v):
         try:
             return pc.cast(col, pa.string())
         except pa.ArrowInvalid:
-            raise InputError(f"'{field}' holds bytes that are not valid UTF-8", where=_where(f),
-                             hint="decode the column to UTF-8 text first") from None
-    raise InputError(f"'{field}' has type {t}, expected text", where=_where(f),
-                     hint="pass --text-field with the column that holds the document text")
+            raise _bad_utf8(col, f, field, locate) from None
+    others = [c.name for c in schema if c.name != field and _holds_text(c.type)]
+    hint = (f"pass --text-field with the column that holds the document text: {', '.join(others)}" if others
+            else f"convert '{field}' to a string column first")
+    raise InputError(f"'{field}' has type {t}; ingest reads text from string, UTF-8 binary or dictionary-encoded string columns",
+                     where=_where(f), hint=hint)
+
+
+def _ids_as_string(col, f: FileRef, field: str):
+    try:
+        return pc.cast(col, pa.string())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        raise InputError(f"'{field}' has type {col.type}, which cannot be an id", where=_where(f),
+                         hint="pass --id-field with a string or integer column, or drop it to generate ids") from None
+
+
+def _bad_utf8(col, f: FileRef, field: str, locate) -> InputError:
+    """Name the first value that is not UTF-8; a Python loop, but only on this error path."""
+    for i, v in enumerate(col.to_pylist()):
+        try:
+            (v or b"").decode("utf-8")
+        except UnicodeDecodeError as e:
+            at = f"{locate(i)}: " if locate else ""
+            return InputError(f"{at}'{field}' holds bytes that are not valid UTF-8 (at byte {e.start})", where=_where(f),
+                              hint="decode the column to UTF-8 text first (or drop the row)")
+    return InputError(f"'{field}' holds bytes that are not valid UTF-8", where=_where(f),
+                      hint="decode the column to UTF-8 text first")
 
 
 def _gen_ids(name: str, first, n: int) -> pa.Array:
@@ -550,10 +626,44 @@ def _refuse_incomplete(base: Location, uri: str) -> None:
                          where=uri, hint="rerun the stage that writes it to complete it, then ingest or use it")
 
 
-def _unify_parquet_schemas(files: list[FileRef]) -> pa.Schema:
+def _strings_as_string(schema: pa.Schema, names: tuple[str | None, ...]) -> pa.Schema:
+    """The text and id columns are cast to string batch by batch, so files need not agree on their
+    layout (string in one file, a pandas categorical in the next)."""
+    for name in names:
+        i = schema.get_field_index(name) if name else -1
+        if i >= 0 and _holds_text(schema.field(i).type):
+            schema = schema.set(i, pa.field(name, pa.string()))
+    return schema
+
+
+def _refuse_mixed_formats(files: list[FileRef], base: Location, uri: str) -> None:
+    """One format per run: name a file of each and suggest a glob for the most common one."""
+    by_format: dict[str, list[FileRef]] = {}
+    for f in files:
+        by_format.setdefault(f.format, []).append(f)
+    if len(by_format) < 2:
+        return
+    kinds = ", ".join(f"{fmt} ({len(fs)} files, e.g. {fs[0].name})" if len(fs) > 1 else f"{fmt} ({fs[0].name})"
+                      for fmt, fs in sorted(by_format.items()))
+    # The glob is for the most common format; on a tie not for .txt, the likeliest stray (README.txt).
+    main = max(by_format.values(), key=lambda fs: (len(fs), fs[0].format != "lines"))[0]
+    glob = f"'{base.uri.rstrip('/')}/*{_suffix(main.name)}'"
+    raise UsageError(f"input mixes formats: {kinds}", where=uri,
+                     hint=f"ingest one format at a time with a quoted glob such as {glob}, or pass --format to read every file as one format")
+
+
+def _suffix(name: str) -> str:
+    """'a/b.jsonl.gz' -> '.jsonl.gz', 'README.txt' -> '.txt': the part of a name a glob keeps."""
+    base = posixpath.basename(name)
+    comp = next((s for s in jsonl.COMPRESSION_BY_SUFFIX if base.endswith(s)), "")
+    stem = base[: len(base) - len(comp)]
+    return (posixpath.splitext(stem)[1] or "") + comp
+
+
+def _unify_parquet_schemas(files: list[FileRef], cast_names: tuple[str | None, ...]) -> pa.Schema:
     schemas = []
     for f in files:
-        schemas.append(open_parquet(f.loc).schema_arrow.remove_metadata())
+        schemas.append(_strings_as_string(open_parquet(f.loc).schema_arrow.remove_metadata(), cast_names))
     try:
         return pa.unify_schemas(schemas, promote_options="permissive")
     except (pa.ArrowInvalid, pa.ArrowTypeError) as e:

@@ -24,7 +24,8 @@ Nulls (SQL): a comparison, arithmetic or function of a null is null; `and`/`or` 
 Kleene (false and null = false, true or null = true). A row is kept only when every rule
 is TRUE: a rule that is null on a row (a missing score) removes it, as SQL's WHERE does.
 To keep such rows say so: --where 'ppl < 500 or ppl is null'. x / 0 is null; NaN is not
-null (it is a value: comparisons follow IEEE). Arithmetic is in float64.
+null (it is a value: comparisons follow IEEE). Arithmetic is in float64 (an integer above
+2**53 rounds to the nearest float); integers compare with integers exactly, also in `in [...]`.
 \b
 quantile(x, q): the smallest value v with at least ceil(q*N) of the N values of x <= v
 (nulls and NaN left out), over the whole input; x may be an expression such as len(text).
@@ -89,8 +90,14 @@ def filter_(dataset, out, where, rule, preset, rejects, dry_run, group_by, expla
 
         if rejects:
             raise click.UsageError("--rejects writes removed rows; --dry-run and --explain write nothing")
+        ds = open_dataset(dataset)
+        if group_by and ds.shards and not ds.stdin:
+            from curate.filter.report import check_group_by
+            from curate.io.dataset import reference_schema
+
+            check_group_by(reference_schema(ds), group_by)
         spec = DryRun(tuple(rule_list), group_by, explain or 0)
-        rep = run_dry(open_dataset(dataset), spec, workers or default_workers())
+        rep = run_dry(ds, spec, workers or default_workers())
         if as_json:
             click.echo(json.dumps(rep, sort_keys=True, default=str))
         else:

@@ -20,7 +20,20 @@ from hypothesis import strategies as st
 from curate.errors import InputError, UsageError
 from curate.filter import quantiles as qt
 from curate.filter.errors import ExprError
-from curate.filter.nodes import Binary, Bool, Call, Col, In, IsNull, Logic, Num, Str, Unary, unparse
+from curate.filter.nodes import (
+    Binary,
+    Bool,
+    Call,
+    Chain,
+    Col,
+    In,
+    IsNull,
+    Logic,
+    Num,
+    Str,
+    Unary,
+    unparse,
+)
 from curate.filter.parser import MAX_DEPTH, parse
 from curate.filter.rules import Program, Rule, gather, load_preset, where_rule
 from curate.io.dataset import open_dataset
@@ -96,6 +109,11 @@ def py_eval(node, row: dict, quantiles: dict | None = None):
                 return None if b == 0 else a / b
             return {"+": a + b, "-": a - b, "*": a * b}[node.op]
         return {"==": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[node.op]
+    if isinstance(node, Chain):  # a + b - c: left to right, as the nested Binary it stands for
+        tree = node.operands[0]
+        for op, o in zip(node.ops, node.operands[1:], strict=True):
+            tree = Binary(op, tree, o, S0)
+        return ev(tree)
     if isinstance(node, Logic):
         vals = [ev(o) for o in node.operands]
         if node.op == "and":
@@ -109,8 +127,9 @@ def py_eval(node, row: dict, quantiles: dict | None = None):
             return None
         if isinstance(x, bool) or isinstance(x, str):
             found = any(x == v.value for v in node.values)
-        else:
-            found = any(float(x) == float(v.value) for v in node.values)
+        else:  # an integer against an integer literal exactly, like ==; anything else in float64
+            found = any(x == v.value if isinstance(x, int) and isinstance(v.value, int) else float(x) == float(v.value)
+                        for v in node.values)
         return not found if node.negated else found
     if isinstance(node, Call):
         if node.name == "quantile":
@@ -290,6 +309,38 @@ def test_null_semantics(expr, kept):
     assert _keeps(expr, rows) == kept
 
 
+BIG = pa.schema([("id", pa.string()), ("text", pa.string()), ("h", pa.int64()), ("u", pa.uint64())])
+BIG_ROWS = [{"id": "r0", "text": "x", "h": 2**60 + 1, "u": 2**64 - 1}, {"id": "r1", "text": "x", "h": 2**53 + 1, "u": 5},
+            {"id": "r2", "text": "x", "h": 2**53, "u": 2**53 + 1}, {"id": "r3", "text": "x", "h": 3, "u": None}]
+
+
+@pytest.mark.parametrize("expr, kept", [
+    # arithmetic is float64: integers above 2**53 round instead of failing
+    ("h + 1 > 0", ["r0", "r1", "r2", "r3"]),
+    ("h * 9223372036854775807 > 0", ["r0", "r1", "r2", "r3"]),
+    ("abs(h) > 5", ["r0", "r1", "r2"]),
+    ("-u < 0", ["r0", "r1", "r2"]),
+    ("coalesce(u, h) >= 3", ["r0", "r1", "r2", "r3"]),
+    ("h > quantile(h, 0.25)", ["r0", "r1", "r2"]),
+    ("u > quantile(u, 0)", ["r0", "r2"]),
+    ("h > 1.5", ["r0", "r1", "r2", "r3"]),
+    # integers compare with integers exactly: 2**53 + 1 is not 2**53
+    ("h == 9007199254740993", ["r1"]),
+    ("h in [9007199254740993, 3]", ["r1", "r3"]),
+    ("h not in [9007199254740992, 2.5]", ["r0", "r1", "r3"]),
+    ("u > 5", ["r0", "r2"]),
+    ("u != 9007199254740992", ["r0", "r1", "r2"]),
+    ("u > 9223372036854775807", ["r0"]),
+    ("u > -1", ["r0", "r1", "r2"]),
+    ("u in [5, -1]", ["r1"]),
+    ("u > h", ["r0", "r2"]),
+])
+def test_large_integers(expr, kept, tmp_path):
+    src = make_dataset(tmp_path / "in", [pa.Table.from_pylist(BIG_ROWS, BIG).to_pydict()], BIG)
+    ok(run("filter", src, tmp_path / "out", "--where", expr, "-q"))
+    assert [r["id"] for r in read_rows(tmp_path / "out")] == kept
+
+
 def test_nan_is_a_value_not_null():
     rows = [{"a": 1, "b": float("nan"), "s": "x", "t": True}]
     assert _keeps("b is null", rows) == []
@@ -337,7 +388,7 @@ MALICIOUS = [
     "not " * 100 + "t",
     "-" * 100 + "a > 0",
     "len(" * 70 + "s" + ")" * 70 + " > 0",
-    "a + " * 200 + "a > 0",
+    "a + (" * 100 + "a" + ")" * 100 + " > 0",
     "a > 0 and " * 20000 + "t",
 ]
 
@@ -368,6 +419,20 @@ def test_nesting_limit_is_stated():
     parse(ok_depth)
     with pytest.raises(ExprError, match="nested too deeply"):
         parse("(" * (MAX_DEPTH + 1) + "a" + ")" * (MAX_DEPTH + 1))
+
+
+def test_a_long_sum_is_one_level_not_nesting(tmp_path):
+    # a + b + c ... is one flat node evaluated in a loop: 66 terms are not 66 levels, and 5,000
+    # reach neither the nesting limit nor Python's recursion limit (here or in a worker).
+    parse(" + ".join(["a"] * 66) + " > 1")
+    rows = [{"id": "r0", "text": "x", "a": 1, "b": 0.5}, {"id": "r1", "text": "x", "a": 0, "b": 0.5}]
+    src = make_dataset(tmp_path / "in", [pa.Table.from_pylist(rows, SCHEMA).to_pydict()])
+    expr = " + ".join(["a"] * 5000) + " - b * b * b / b * b > 4999"
+    ok(run("filter", src, tmp_path / "out", "--where", expr, "-q", "-j", "2"))
+    assert [r["id"] for r in read_rows(tmp_path / "out")] == ["r0"]
+    assert unparse(parse(expr)) == expr
+    with pytest.raises(ExprError, match="nested too deeply"):  # parentheses still count
+        parse("a + (" * (MAX_DEPTH + 1) + "a" + ")" * (MAX_DEPTH + 1) + " > 0")
 
 
 def _error(expr: str, schema=SCHEMA) -> str:
@@ -419,6 +484,7 @@ def test_unknown_column_suggests_close_names():
     assert "no column named 'ppll'" in r and "did you mean 'ppl'?" in r
     r = _error("N_Tokens > 2", schema)
     assert "did you mean 'n_tokens'?" in r
+    assert "did you mean 'text'?" in _error("len(TEXT) > 2", schema)  # too far apart for difflib
 
 
 def test_long_expressions_show_a_window_around_the_error():
@@ -455,6 +521,20 @@ def test_rule_and_preset_parsing(tmp_path):
         load_preset(str(tmp_path / "bad2.toml"))
     with pytest.raises(UsageError, match="no such file"):
         load_preset(str(tmp_path / "none.toml"))
+
+
+def test_preset_mistakes_are_clean_errors_naming_the_file(tmp_path):
+    src, _ = scored_dataset(tmp_path / "in", n=20, shards=1)
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"\xff\xfe[rules]\n")
+    r = run("filter", src, "--dry-run", "--preset", binary)
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert f"--preset {binary}: not UTF-8 text (byte 0xff at offset 0)" in r.stderr
+    named = tmp_path / "named.toml"
+    named.write_text('[rules]\n"bad name!" = "ppl > 1"\n')
+    r = run("filter", src, "--dry-run", "--preset", named)
+    assert r.exit_code == 2 and f"--preset {named}: 'bad name!' is not a rule name" in r.stderr
+    assert "letters, digits, '_', '-' and '.'" in r.stderr and "must be a string" not in r.stderr
 
 
 def test_example_preset_compiles_against_scored_columns():
@@ -536,6 +616,26 @@ def test_quantile_of_an_all_null_column_is_a_clear_error(tmp_path):
     src = make_dataset(tmp_path / "nan", [pa.Table.from_pylist(rows, SCORED).to_pydict()], SCORED)
     r = run("filter", src, "--where", "ppl < quantile(ppl, 0.5)", "--dry-run")
     assert r.exit_code == 1 and "null (or NaN) in every row" in r.stderr
+
+
+def test_quantile_of_an_all_null_expression_hints_at_a_command_that_works(tmp_path):
+    rows = [{"id": f"d{i}", "text": "x", "ppl": None, "n_tokens": 1, "domain": "a"} for i in range(10)]
+    src = make_dataset(tmp_path / "in", [pa.Table.from_pylist(rows, SCORED).to_pydict()], SCORED)
+    r = run("filter", src, "--dry-run", "--where", "n_tokens > quantile(ppl * n_tokens, 0.5)")
+    assert r.exit_code == 1 and "ppl * n_tokens is null (or NaN) in every row" in r.stderr
+    hint = r.stderr.split("hint:")[1]
+    assert "curate head IN --columns ppl,n_tokens" in hint and "is null or" not in hint  # a guard cannot help
+    ok(run("head", src, "--columns", "ppl,n_tokens"))
+
+
+def test_quantile_outside_filter_rules_is_not_called_nested():
+    from curate.filter.compiler import compile_expr
+
+    with pytest.raises(ExprError) as e:  # resample --weights expr: compiles without quantiles
+        compile_expr(parse("a * quantile(a, 0.5)"), SCHEMA, allow_quantile=False)
+    assert "not available here" in e.value.message and "nested" not in e.value.message
+    with pytest.raises(ExprError, match="cannot be nested in another quantile"):
+        compile_expr(parse("a > quantile(quantile(a, 0.5), 0.5)"), SCHEMA)
 
 
 def test_quantile_needs_a_dataset_not_a_stream():
@@ -694,6 +794,22 @@ def test_cli_errors_are_clean(tmp_path, sample_dataset):
     assert r.exit_code == 2 and "did you mean domain" in r.stderr
     r = run("filter", sample_dataset, "--preset", tmp_path / "none.toml", "--dry-run")
     assert r.exit_code == 2 and "no such file" in r.stderr
+
+
+def test_group_by_takes_a_column_of_single_values(tmp_path):
+    schema = pa.schema([("id", pa.string()), ("text", pa.string()), ("tags", pa.list_(pa.string())),
+                        ("domain", pa.string())])
+    src = make_dataset(tmp_path / "in", [{"id": ["a", "b"], "text": ["x", "yy"], "tags": [["t"], []],
+                                          "domain": ["d", None]}], schema)
+    r = run("filter", src, "--where", "len(text) > 1", "--dry-run", "--group-by", "tags")
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert "--group-by tags: the column is list<" in r.stderr and "takes a column of strings, numbers" in r.stderr
+    assert "columns it can take: id, text, domain" in r.stderr
+    r = run("filter", src, "--where", "len(text) > 1", "--dry-run", "--group-by", "DOMAIN")
+    assert r.exit_code == 2 and "did you mean domain?" in r.stderr
+    rep = json.loads(ok(run("filter", src, "--where", "len(text) > 1", "--dry-run", "--json", "--group-by",
+                            "domain")).stdout)
+    assert sorted(g["value"] or "" for g in rep["group_by"]["groups"]) == ["", "d"]
 
 
 def test_config_file_supplies_filter_defaults(tmp_path, sample_dataset):

@@ -355,6 +355,15 @@ def _set_probe(probe: Probe | None) -> None:
     _PROBE = probe
 
 
+def _init_worker(probe: Probe | None, driver: int) -> None:
+    import threading
+
+    from curate.run.executor import _exit_with
+
+    threading.Thread(target=_exit_with, args=(driver,), daemon=True).start()  # no orphans after kill -9
+    _set_probe(probe)
+
+
 def map_shards(fn, items: list, workers: int, probe: Probe | None = None):
     """fn over items in order, in a pool of processes with -j (each gets the probe once)."""
     _set_probe(probe)
@@ -365,7 +374,7 @@ def map_shards(fn, items: list, workers: int, probe: Probe | None = None):
 
     ctx = mp.get_context("fork") if os.name == "posix" else None
     with ProcessPoolExecutor(max_workers=min(workers, len(items)), mp_context=ctx,
-                             initializer=_set_probe, initargs=(probe,)) as pool:
+                             initializer=_init_worker, initargs=(probe, os.getpid())) as pool:
         yield from pool.map(fn, items)
 
 

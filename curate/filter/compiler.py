@@ -4,7 +4,9 @@ calls pyarrow.compute kernels on whole columns (no per-row Python).
 Types: number, string, boolean, list; a column of another Arrow type (timestamp, binary, struct)
 can only be tested with `is null`. Nulls propagate as in SQL: an operator or function with a null
 operand gives null, `and`/`or` use Kleene logic (false and null = false, true or null = true),
-`x in [...]` is null when x is null, and division by zero gives null. Arithmetic is float64.
+`x in [...]` is null when x is null, and division by zero gives null. Arithmetic is float64 (an
+integer above 2**53 is rounded to the nearest float); comparisons and `in` between integers are
+exact, in integers.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from curate.filter.nodes import (
     Binary,
     Bool,
     Call,
+    Chain,
     Col,
     In,
     IsNull,
@@ -50,6 +53,7 @@ FUNCTIONS = {
 _F64 = pa.float64()
 _NULL_BOOL = pa.scalar(None, pa.bool_())
 _NULL_F64 = pa.scalar(None, _F64)
+_DEC = pa.decimal128(20, 0)  # holds every int64 and every uint64: compares the two exactly
 
 
 def kind_of(t: pa.DataType) -> str:
@@ -67,13 +71,13 @@ def kind_of(t: pa.DataType) -> str:
 
 
 def _load(arr, t: pa.DataType):
-    """A column as the kernels want it: numbers as int64 or float64, strings decoded."""
+    """A column as the kernels want it: numbers as int64, uint64 or float64, strings decoded."""
     if pa.types.is_dictionary(t):
         arr, t = arr.dictionary_decode(), t.value_type
     if pa.types.is_string_view(t):
         return pc.cast(arr, pa.large_string())
-    if pa.types.is_integer(t) and t != pa.int64():
-        return pc.cast(arr, _F64 if t == pa.uint64() else pa.int64())
+    if pa.types.is_integer(t) and t not in (pa.int64(), pa.uint64()):
+        return pc.cast(arr, pa.int64())
     if (pa.types.is_floating(t) and t != _F64) or pa.types.is_decimal(t):
         return pc.cast(arr, _F64)
     return arr
@@ -109,6 +113,7 @@ class _Ctx:
     def __init__(self, schema: pa.Schema, allow_quantile: bool = True):
         self.schema = schema
         self.allow_quantile = allow_quantile
+        self.in_quantile = False  # compiling a quantile()'s argument
         self.quantiles: list[QuantileRef] = []
 
 
@@ -143,6 +148,8 @@ def _compile(node, ctx: _Ctx) -> Compiled:
         c, fn = _unary(node, ctx)
     elif isinstance(node, Binary):
         c, fn = (_arith if node.op in ARITHMETIC else _compare)(node, ctx)
+    elif isinstance(node, Chain):
+        c, fn = _chain(node, ctx)
     elif isinstance(node, Logic):
         c, fn = _logic(node, ctx)
     elif isinstance(node, IsNull):
@@ -161,8 +168,7 @@ def _compile(node, ctx: _Ctx) -> Compiled:
 def _column(node: Col, ctx: _Ctx) -> Compiled:
     i = ctx.schema.get_field_index(node.name)
     if i < 0:
-        close = difflib.get_close_matches(node.name, ctx.schema.names, n=3, cutoff=0.6)
-        close += [n for n in ctx.schema.names if n.lower() == node.name.lower() and n not in close]
+        close = close_names(node.name, ctx.schema.names)
         hint = f"did you mean {' or '.join(repr(c) for c in close)}?" if close else None
         if node.name in FUNCTIONS:
             hint = f"{node.name} is a function: call it, e.g. {node.name}(text)"
@@ -178,6 +184,13 @@ def _column(node: Col, ctx: _Ctx) -> Compiled:
             v = env.memo[key] = _load(env.batch.column(name), t)
         return v
     return Compiled(kind_of(t), load, node)
+
+
+def close_names(name: str, names: list[str]) -> list[str]:
+    """Names like `name`: a spelling slip, or the same name in another case (TEXT for text)."""
+    same_case = [n for n in names if n.lower() == name.lower()]
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+    return same_case + [n for n in close if n not in same_case]
 
 
 def _need(c: Compiled, kinds: tuple[str, ...], what: str) -> None:
@@ -197,7 +210,18 @@ def _show(c: Compiled) -> str:
 
 
 def _float(v):
-    return pc.cast(v, _F64) if v.type != _F64 else v
+    # unchecked: an integer above 2**53 rounds to the nearest float rather than failing
+    return pc.cast(v, _F64, safe=False) if v.type != _F64 else v
+
+
+def _comparable(x, y):
+    """Two numbers in one type, so that the kernel casts nothing itself (its cast is checked and fails
+    above 2**53): integers stay integers (exact), anything with a float is compared in float64."""
+    if x.type == y.type:
+        return x, y
+    if pa.types.is_integer(x.type) and pa.types.is_integer(y.type):
+        return pc.cast(x, _DEC), pc.cast(y, _DEC)  # int64 with uint64
+    return _float(x), _float(y)
 
 
 def _unary(node: Unary, ctx: _Ctx):
@@ -213,13 +237,27 @@ def _arith(node: Binary, ctx: _Ctx):
     a, b = _compile(node.left, ctx), _compile(node.right, ctx)
     for c in (a, b):
         _need(c, (NUM,), f"`{node.op}`")
-    if node.op == "/":
-        def div(env):
-            x, y = _float(a.fn(env)), _float(b.fn(env))
-            return pc.if_else(pc.equal(y, 0.0), _NULL_F64, pc.divide(x, y))  # x / 0 is null, as in SQLite
-        return NUM, div
-    f = {"+": pc.add, "-": pc.subtract, "*": pc.multiply}[node.op]
-    return NUM, lambda env: f(_float(a.fn(env)), _float(b.fn(env)))
+    return NUM, lambda env: _apply(node.op, a.fn(env), b.fn(env))
+
+
+def _chain(node: Chain, ctx: _Ctx):
+    parts = [_compile(o, ctx) for o in node.operands]
+    for i, c in enumerate(parts):
+        _need(c, (NUM,), f"`{node.ops[max(i - 1, 0)]}`")
+
+    def run(env):
+        v = parts[0].fn(env)
+        for op, c in zip(node.ops, parts[1:], strict=True):
+            v = _apply(op, v, c.fn(env))
+        return v
+    return NUM, run
+
+
+def _apply(op: str, x, y):
+    x, y = _float(x), _float(y)
+    if op == "/":
+        return pc.if_else(pc.equal(y, 0.0), _NULL_F64, pc.divide(x, y))  # x / 0 is null, as in SQLite
+    return {"+": pc.add, "-": pc.subtract, "*": pc.multiply}[op](x, y)
 
 
 _CMP = {"==": pc.equal, "!=": pc.not_equal, "<": pc.less, "<=": pc.less_equal, ">": pc.greater, ">=": pc.greater_equal}
@@ -238,6 +276,8 @@ def _compare(node: Binary, ctx: _Ctx):
             msg = f"cannot compare {_show(a)} ({a.kind}) with {_show(b)} ({b.kind})"
         raise ExprError(msg, *node.span, hint=_cmp_hint(a, b))
     f = _CMP[node.op]
+    if a.kind == NUM:
+        return BOOL, lambda env: f(*_comparable(a.fn(env), b.fn(env)))
     return BOOL, lambda env: f(a.fn(env), b.fn(env))
 
 
@@ -270,22 +310,42 @@ def _in(node: In, ctx: _Ctx):
         if not isinstance(v, kinds):
             raise ExprError(f"the list holds {_a(_kind_of_literal(v))} but {_show(x)} is {_a(x.kind)}", *v.span)
     if x.kind == NUM:
-        vs = pa.array([float(v.value) + 0.0 for v in node.values], _F64)
-        get = lambda env: pc.add(_float(x.fn(env)), 0.0)  # noqa: E731  (-0.0 + 0.0 is 0.0: set lookups hash bits)
+        member = _number_member([v.value for v in node.values])
     else:
         vs = pa.array([v.value for v in node.values], pa.string() if x.kind == STR else pa.bool_())
-        get = x.fn
-    sets: dict = {}
+        sets: dict = {}
+
+        def member(v):
+            s = sets.get(v.type)
+            if s is None:
+                s = sets[v.type] = vs.cast(v.type)
+            return pc.is_in(v, value_set=s)
 
     def run(env):
-        v = get(env)
-        s = sets.get(v.type)
-        if s is None:
-            s = sets[v.type] = vs.cast(v.type)
-        r = pc.is_in(v, value_set=s)
-        r = pc.if_else(pc.is_null(v), _NULL_BOOL, r)  # null in [...] is null, not false
+        v = x.fn(env)
+        r = pc.if_else(pc.is_null(v), _NULL_BOOL, member(v))  # null in [...] is null, not false
         return pc.invert(r) if node.negated else r
     return BOOL, run
+
+
+def _number_member(values: list):
+    """`x in [...]` as `x == v1 or x == v2 ...`: an integer x against an integer literal exactly, in
+    integers; anything else in float64."""
+    ints = [v for v in values if isinstance(v, int)]
+    floats = pa.array([float(v) + 0.0 for v in values if not isinstance(v, int)], _F64)
+    every = pa.array([float(v) + 0.0 for v in values], _F64)
+    int_sets: dict = {}
+
+    def member(v):
+        if not pa.types.is_integer(v.type):
+            return pc.is_in(pc.add(_float(v), 0.0), value_set=every)  # -0.0 + 0.0 is 0.0: set lookups hash bits
+        s = int_sets.get(v.type)
+        if s is None:
+            lo, hi = (0, 2**64 - 1) if pa.types.is_unsigned_integer(v.type) else (-2**63, 2**63 - 1)
+            s = int_sets[v.type] = pa.array([i for i in ints if lo <= i <= hi], v.type)  # others match nothing
+        r = pc.is_in(v, value_set=s)
+        return pc.or_(r, pc.is_in(_float(v), value_set=floats)) if len(floats) else r
+    return member
 
 
 def _kind_of_literal(v) -> str:
@@ -362,10 +422,16 @@ def _call(node: Call, ctx: _Ctx):
 
 def _quantile(node: Call, ctx: _Ctx):
     _arity(node, 2)
-    if not ctx.allow_quantile:
+    if ctx.in_quantile:
         raise ExprError("quantile() cannot be nested in another quantile()", *node.span)
+    if not ctx.allow_quantile:
+        raise ExprError("quantile() is not available here: only `curate filter` rules can use it (it needs a "
+                        "first pass over the whole input)", *node.span,
+                        hint="write the value as a number: `curate filter IN --dry-run --where 'x < quantile(x, "
+                             "0.5)'` prints it")
     arg, q = node.args
     inner = _Ctx(ctx.schema, allow_quantile=False)
+    inner.in_quantile = True
     x = _compile(arg, inner)
     _need(x, (NUM,), "quantile()")
     if not isinstance(q, Num) or not 0 <= q.value <= 1:

@@ -54,6 +54,17 @@ class Binary:
 
 
 @dataclass(frozen=True)
+class Chain:
+    """operands[0] ops[0] operands[1] ops[1] ... evaluated left to right: `a + b - c` (three or more
+    operands of + and -, or of * and /). One flat node, so a long sum stays shallow."""
+
+    ops: tuple  # of str, one fewer than operands, all of one precedence
+    operands: tuple
+    span: Span
+    depth: int = 1
+
+
+@dataclass(frozen=True)
 class Logic:
     op: str  # 'and' | 'or'; chains are one node, so `a and b and c ...` stays shallow
     operands: tuple
@@ -96,7 +107,7 @@ def children(node) -> tuple:
         return (node.operand,)
     if isinstance(node, Binary):
         return (node.left, node.right)
-    if isinstance(node, Logic):
+    if isinstance(node, Logic | Chain):
         return node.operands
     if isinstance(node, In):
         return (node.operand, *node.values)
@@ -122,6 +133,8 @@ def _prec(node) -> int:
         return _PREC["not" if node.op == "not" else "neg"]
     if isinstance(node, Binary):
         return _PREC["cmp"] if node.op in COMPARISONS else _PREC[node.op]
+    if isinstance(node, Chain):
+        return _PREC[node.ops[0]]
     if isinstance(node, IsNull | In):
         return _PREC["cmp"]
     return 99
@@ -156,6 +169,10 @@ def unparse(node) -> str:
         # arithmetic is left-associative (a - (b - c) keeps its parentheses, (a - b) - c loses them);
         # comparisons do not chain, so an operand that is itself a comparison is parenthesised
         return f"{sub(node.left, p + (node.op in COMPARISONS))} {node.op} {sub(node.right, p + 1)}"
+    if isinstance(node, Chain):
+        p = _prec(node)
+        rest = "".join(f" {op} {sub(o, p + 1)}" for op, o in zip(node.ops, node.operands[1:], strict=True))
+        return sub(node.operands[0], p) + rest
     if isinstance(node, Logic):
         return f" {node.op} ".join(sub(o, _PREC[node.op] + 1) for o in node.operands)
     if isinstance(node, IsNull):

@@ -11,6 +11,7 @@ from curate.filter.nodes import (
     Binary,
     Bool,
     Call,
+    Chain,
     Col,
     In,
     IsNull,
@@ -20,7 +21,7 @@ from curate.filter.nodes import (
     Unary,
 )
 
-MAX_DEPTH = 64  # nesting levels of the tree (parentheses, operators, calls)
+MAX_DEPTH = 64  # nesting levels of the tree (parentheses, operators, calls); a chain a + b + c ... is one
 
 
 def parse(expr: str):
@@ -77,7 +78,8 @@ class _Parser:
         return self.take()
 
     def make(self, cls, *args, span):
-        kids = [a for a in args if hasattr(a, "depth")] + [x for a in args if isinstance(a, tuple) for x in a]
+        kids = [a for a in args if hasattr(a, "depth")] + [x for a in args if isinstance(a, tuple) for x in a
+                                                           if hasattr(x, "depth")]
         depth = 1 + max((k.depth for k in kids), default=0)
         if depth > MAX_DEPTH:
             raise ExprError(f"the expression is nested too deeply (more than {MAX_DEPTH} levels)", span[0], span[1])
@@ -184,20 +186,23 @@ class _Parser:
                         t.start, t.end)
 
     def sum(self):
-        node = self.product()
-        while self.is_op("+", "-"):
-            op = self.take().text
-            right = self.product()
-            node = self.make(Binary, op, node, right, span=_span(node, right))
-        return node
+        return self.chain(("+", "-"), self.product)
 
     def product(self):
-        node = self.unary()
-        while self.is_op("*", "/"):
-            op = self.take().text
-            right = self.unary()
-            node = self.make(Binary, op, node, right, span=_span(node, right))
-        return node
+        return self.chain(("*", "/"), self.unary)
+
+    def chain(self, ops: tuple[str, ...], operand):
+        """`a + b - c ...`: two operands are a Binary, more are one Chain, so that a long sum is
+        one level deep (it is evaluated in a loop, not by recursion)."""
+        items, seen = [operand()], []
+        while self.is_op(*ops):
+            seen.append(self.take().text)
+            items.append(operand())
+        if len(items) == 1:
+            return items[0]
+        if len(items) == 2:
+            return self.make(Binary, seen[0], items[0], items[1], span=_span(items[0], items[1]))
+        return self.make(Chain, tuple(seen), tuple(items), span=_span(items[0], items[-1]))
 
     def unary(self):
         if self.is_op("-"):

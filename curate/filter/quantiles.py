@@ -32,7 +32,7 @@ def values_of(arr) -> np.ndarray:
     """The non-null, non-NaN values of a numeric array (or scalar) as float64."""
     if isinstance(arr, pa.Scalar):
         return np.array([arr.as_py()], np.float64) if arr.is_valid else np.empty(0, np.float64)
-    v = pc.drop_null(pc.cast(arr, pa.float64())).to_numpy()
+    v = pc.drop_null(pc.cast(arr, pa.float64(), safe=False)).to_numpy()  # above 2**53: the nearest float
     return v[~np.isnan(v)]
 
 
@@ -71,10 +71,26 @@ def resolve(summaries_by_key: dict[str, list[dict]], pairs: list[tuple[str, str]
         value = merge(summaries_by_key[key], q)
         if value is None:
             raise InputError(f"quantile({key}, {q}): {key} is null (or NaN) in every row, so it has no quantiles",
-                             where=where, hint=f"check the column (curate head IN --columns {key}), or guard the rule "
-                                               f"with `{key} is null or ...`")
+                             where=where, hint=_no_values_hint(key))
         out[(key, q)] = value
     return out
+
+
+def _no_values_hint(key: str) -> str:
+    """Where to look when an argument has no values: the columns it reads (head takes column names,
+    not expressions). A guard such as `x is null or ...` cannot help: the quantile itself is missing."""
+    import shlex
+
+    from curate.filter.nodes import Col, columns
+    from curate.filter.parser import parse
+
+    tree = parse(key)
+    cols = columns(tree)
+    head = f"curate head IN --columns {shlex.quote(','.join(cols))}"
+    if isinstance(tree, Col):
+        return f"look at the column ({head}): fill it (was the step that writes it run?), or drop this rule"
+    return (f"look at the columns it reads ({head}): arithmetic with a null is null, and x / 0 is null; "
+            "fill them, or drop this rule")
 
 
 def report(summaries_by_key: dict[str, list[dict]], values: dict, k: int = K) -> dict:

@@ -10,6 +10,34 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 SNIPPET = 120  # characters of text (and of long string values) shown per example
+GROUP_TYPES = "strings, numbers, booleans, dates, timestamps or binary values"
+
+
+def check_group_by(schema: pa.Schema, column: str) -> None:
+    """--group-by counts rows per value: a missing column, or one of lists or structs (whose values
+    cannot be counted one by one), is a usage error before any work."""
+    from curate.errors import UsageError
+    from curate.filter.compiler import close_names
+
+    if column not in schema.names:
+        close = close_names(column, schema.names)
+        raise UsageError(f"--group-by {column}: no such column" + (f"; did you mean {', '.join(close)}?"
+                                                                   if close else ""),
+                         hint=f"the columns are: {', '.join(schema.names) or '(none)'}")
+    t = schema.field(column).type
+    if not _groupable(t):
+        ok = [f.name for f in schema if _groupable(f.type)]
+        raise UsageError(f"--group-by {column}: the column is {t}; --group-by takes a column of {GROUP_TYPES}",
+                         hint=f"columns it can take: {', '.join(ok[:20])}" + (", ..." if len(ok) > 20 else "")
+                         if ok else None)
+
+
+def _groupable(t: pa.DataType) -> bool:
+    try:
+        pc.dictionary_encode(pa.array([], t))  # the kernel Tally uses; none for lists, structs, maps
+    except pa.ArrowNotImplementedError:
+        return False
+    return True
 
 
 class Tally:

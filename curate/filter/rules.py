@@ -24,6 +24,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 _NAME = re.compile(r"[A-Za-z0-9_][\w.\-]*")
+_NAME_HINT = "a name is letters, digits, '_', '-' and '.' (no spaces), starting with a letter, digit or '_'"
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ def rule_option(value: str) -> Rule:
     m = re.fullmatch(r"\s*([^=\s]+)\s*=(?!=)(.*)", value, re.S)
     if not m or not _NAME.fullmatch(m.group(1)):
         raise UsageError(f"--rule {value!r}: expected NAME=EXPR, e.g. --rule short='len(text) >= 200'",
-                         hint="a name is letters, digits, '_', '-' and '.'")
+                         hint=_NAME_HINT)
     return Rule(m.group(1), m.group(2).strip(), f"--rule {m.group(1)}")
 
 
@@ -53,6 +54,9 @@ def load_preset(path: str) -> list[Rule]:
             data = tomllib.load(f)
     except FileNotFoundError:
         raise UsageError(f"--preset {path}: no such file") from None
+    except UnicodeDecodeError as e:  # tomllib decodes the bytes itself
+        raise UsageError(f"--preset {path}: not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start})",
+                         hint="a TOML file is UTF-8: re-save it as UTF-8 (e.g. iconv -t UTF-8)") from None
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise UsageError(f"--preset {path}: not a readable TOML file ({e})") from None
     stray = [k for k in data if k not in ("rules", "description")]
@@ -63,9 +67,11 @@ def load_preset(path: str) -> list[Rule]:
                          hint='[rules]\nshort = "len(text) >= 200"')
     out = []
     for name, v in rules.items():
+        if not _NAME.fullmatch(name):
+            raise UsageError(f"--preset {path}: {name!r} is not a rule name", hint=_NAME_HINT)
         where = v.get("where") if isinstance(v, dict) else v
         extra = [k for k in v if k not in ("where", "description")] if isinstance(v, dict) else []
-        if not isinstance(where, str) or extra or not _NAME.fullmatch(name):
+        if not isinstance(where, str) or extra:
             raise UsageError(f"--preset {path}: rule {name!r} must be a string expression, or a table with "
                              "`where` (and optionally `description`)" + (f"; unknown key(s): {', '.join(extra)}"
                                                                          if extra else ""))

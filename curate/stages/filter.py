@@ -313,12 +313,13 @@ def _map(fn, jobs: list, workers: int, dataset: Dataset) -> list:
         return [fn(j) for j in jobs]
     import concurrent.futures as cf
     import multiprocessing as mp
+    import os
 
     from curate.run.executor import _init_worker
 
     ctx = mp.get_context("forkserver")
     with cf.ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx, initializer=_init_worker,
-                                initargs=(None,)) as pool:
+                                initargs=(None, os.getpid())) as pool:
         return list(pool.map(fn, jobs))
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -459,3 +461,130 @@ def test_topk_cut_pieces():
     assert topk.threshold([[7, 0, 3], [7, 1, 0], [9, 2, 2]], 2) == [7, 0, 3]
     sel = topk.selected(np.array([7, 7, 8, 6], np.uint64), 0, np.array([2, 4, 0, 1]), [7, 0, 3])
     assert sel.tolist() == [True, False, True, False]
+
+
+# ---- option values at and past their limits ------------------------------------------------------
+
+
+def test_any_positive_temperature_works_and_tends_to_the_largest_domain(ds, tmp_path):
+    # n^(1/T) of a billion tokens overflows a float below T ~ 0.03: the shares come from log space
+    q = pl.temperature_mixture({"a": 1e9, "b": 2e9, "c": 0.0}, 0.003)
+    assert q["b"] == pytest.approx(1.0) and q["a"] == pytest.approx(0.5 ** (1 / 0.003)) and q["c"] == 0.0
+    assert pl.temperature_mixture({"a": 1e9, "b": 2e9}, 1e-320) == {"a": 0.0, "b": 1.0}
+    assert pl.temperature_mixture({"a": 7.0, "b": 7.0, "c": 1.0}, 1e-300) == {"a": 0.5, "b": 0.5, "c": 0.0}
+    assert pl.temperature_mixture({"a": 1.0, "b": 3.0}, math.inf) == {"a": 0.5, "b": 0.5}
+    ok(ds, tmp_path / "o", "--by", "domain", "--temperature", "0.003", "--tokens", "20000")
+    doms = manifest(tmp_path / "o")["resample"]["domains"]
+    assert doms["b"]["requested_share"] == 1.0 and doms["a"]["draws"] == 0 and doms["b"]["draws"] == 2000
+    r = run("resample", ds, tmp_path / "n", "--by", "domain", "--temperature", "nan", "--rows", "10")
+    assert r.exit_code == 2 and "'--temperature': nan is not in the range x>0" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--rows", "10", "--seed", "-1"], "'--seed': -1 is not in the range x>=0"),
+    (["--rows", "10", "--soft-cap", "nan"], "'--soft-cap': nan is not in the range x>=0"),
+    (["--rows", "10", "--soft-cap", "inf"], "use --no-replacement"),
+    (["--tokens", "nan"], "'--tokens': nan is not in the range 0<x<inf"),
+    (["--fraction", "nan"], "'--fraction': nan is not in the range 0<x<inf"),
+    (["--fraction", "inf", "--hard-max-epochs", "inf"], "'--fraction': inf is not in the range 0<x<inf"),
+    (["--rows", "100000", "--hard-max-epochs", "nan"], "'--hard-max-epochs': nan is not in the range x>0"),
+    (["--rows", "10", "--max-epochs", "nan"], "'--max-epochs': nan is not in the range x>0"),
+    (["--rows", "10", "--floor-quantile", "nan"], "'--floor-quantile': nan is not in the range 0<=x<1"),
+    (["--rows", "10", "--weights", "softdedup", "--segments", "100000000"], "'--segments': 100000000 is not in the range 1<=x<=2048"),
+    (["--rows", str(10**19), "--hard-max-epochs", "inf"], "is not in the range 1<=x<=1000000000000"),
+])
+def test_option_values_out_of_range_are_usage_errors(ds, tmp_path, args, message):
+    r = curate_proc("resample", ds, tmp_path / "o", *args, "-q", timeout=60)
+    err = r.stderr.decode()
+    assert r.returncode == 2 and message in err, err
+    assert "Traceback" not in err and not (tmp_path / "o").exists()
+
+
+def test_option_limits_match_the_library():
+    from curate import cli_resample
+    from curate.filter import quantiles as qt
+
+    assert cli_resample.MAX_DRAWS == pl.MAX_DRAWS
+    assert cli_resample.MAX_SEGMENTS == wt.SEGMENTS_MAX == qt.K
+
+
+def test_any_non_negative_seed_works(ds, tmp_path):
+    ok(ds, tmp_path / "o", "--rows", "100", "--seed", str(2**100))
+    assert manifest(tmp_path / "o")["resample"]["seed"] == 2**100
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--fraction", "1e20"], "--fraction 1e+20 needs 4e+20 draws, more than the 1e+12"),
+    (["--tokens", "1e300"], "--tokens 1e+300 needs 1e+299 draws, more than the 1e+12"),
+    (["--fraction", "1e308"], "--fraction 1e+308 needs inf draws"),  # the budget itself is past float range
+    (["--tokens", "1e13"], "draws some documents of the input about 2.5e+11 times"),
+])
+def test_budgets_past_the_draw_limits_are_usage_errors(tmp_path, args, message):
+    # 4 documents of 10 tokens: 1e13 tokens would draw each 2.5e11 times (sample_count is int32)
+    d = make_dataset(tmp_path / "in", n=4, shards=1)
+    r = curate_proc("resample", d, tmp_path / "o", *args, "--hard-max-epochs", "inf", "-q", timeout=60)
+    err = r.stderr.decode()
+    assert r.returncode == 2 and message in err, err
+    assert not list((tmp_path / "o").glob("part-*")) if (tmp_path / "o").exists() else True
+
+
+def test_counts_past_int32_are_refused_and_below_it_are_exact(tmp_path):
+    d = make_dataset(tmp_path / "in", n=2, shards=1)
+    ok(d, tmp_path / "o", "--rows", "3000000000", "--hard-max-epochs", "inf", "--max-epochs", "inf")
+    c = counts_of(tmp_path / "o")
+    sel = pq.read_table(tmp_path / "o" / "_selection.parquet").column("count").to_pylist()
+    assert c.sum() == 3_000_000_000 and c.tolist() == sel and c.min() > 0
+    r = run("resample", d, tmp_path / "x", "--rows", "5000000000", "--hard-max-epochs", "inf")
+    assert r.exit_code == 2 and "--rows 5000000000 draws some documents" in r.stderr, r.stderr
+    assert "2,147,483,647" in r.stderr and not (tmp_path / "x" / "part-00000.parquet").exists()
+    code = ("import numpy as np; from curate.resample import sampling as sm\n"
+            "try: sm.largest_remainder(np.array([1.0, 1.0]), 2**63)\nexcept ValueError: print('refused')")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)  # it looped forever
+    assert p.stdout.decode().strip() == "refused"
+
+
+def test_softdedup_power_past_float_range_is_a_usage_error(ds, tmp_path):
+    r = run("resample", ds, tmp_path / "o", "--weights", "softdedup", "--power", "1e6", "--rows", "10")
+    assert r.exit_code == 2 and "--power 1e+06: the softdedup weight" in r.stderr, r.stderr
+    assert "--power can be at most" in r.stderr and not list((tmp_path / "o").glob("part-*"))
+    ok(ds, tmp_path / "ok", "--weights", "softdedup", "--power", "200", "--rows", "10")  # steep, but in range
+
+
+def test_softcap_rings_past_float_range_are_an_input_error(tmp_path):
+    from curate.resample import rings as rg
+
+    assert rg.step_scale(math.inf, 0) == 1.0 and rg.step_scale(1000.0, 1) == math.inf
+    w, rows = np.ones(3), np.arange(3)
+    assert rg.nth_time(w, rows, 7, 1000.0, 4) == math.inf  # a second ring never comes
+    assert math.isfinite(rg.nth_time(w, rows, 7, 1000.0, 3))
+    d = make_dataset(tmp_path / "in", n=40, shards=2)
+    r = run("resample", d, tmp_path / "o", "--rows", "100", "--soft-cap", "1000")
+    assert r.exit_code == 1 and "--soft-cap 1000: a document would need a waiting time" in r.stderr, r.stderr
+
+
+def test_bad_weight_messages_show_plain_numbers(tmp_path):
+    d = make_dataset(tmp_path / "in", n=400, shards=2, w=np.where(np.arange(400) == 7, -1.5, 1.0),
+                     dup_count=np.where(np.arange(400) == 3, 0, 1))
+    r = run("resample", d, tmp_path / "o", "--weights", "column:w", "--rows", "10")
+    assert r.exit_code == 1 and "the first is row 7 (-1.5)" in r.stderr, r.stderr
+    r = run("resample", d, tmp_path / "o2", "--weights", "softdedup:dup_count", "--rows", "10")
+    assert r.exit_code == 1 and "the first is row 3 (0)" in r.stderr and "np." not in r.stderr, r.stderr
+    assert wt._plain(np.float64(2.0**60)) == "1.152921504606847e+18" and wt._plain(np.float64("inf")) == "inf"
+
+
+def test_quantile_in_a_weight_expression_is_a_clear_error(ds, tmp_path):
+    r = run("resample", ds, tmp_path / "o", "--weights", "expr:w > quantile(w,0.5)", "--rows", "10")
+    assert r.exit_code == 2 and "--weights expr: quantile()" in r.stderr, r.stderr
+    assert "expr::" not in r.stderr and "nested" not in r.stderr
+    r = run("resample", ds, tmp_path / "o", "--weights", "expr:w +", "--rows", "10")
+    assert r.exit_code == 2 and r.stderr.count("--weights expr: ") == 1, r.stderr
+
+
+def test_segment_boundaries_equal_the_merged_quantiles():
+    from curate.filter import quantiles as qt
+
+    rng = np.random.default_rng(3)
+    summ = [qt.summarize(rng.uniform(0, 1, n)) for n in (5000, 17, 2048, 3)] + [qt.summarize(np.empty(0))]
+    qs = [j / 2048 for j in range(1, 2048)] + [0.0, 1.0, 0.3]
+    assert wt._quantiles(summ, qs) == [qt.merge(summ, q) for q in qs]
+    assert wt._quantiles([qt.summarize(np.empty(0))], [0.5]) == [None]

@@ -186,12 +186,11 @@ GROUPS_SHOWN = 25
 
 
 def render(rep: dict, console=None, summary: bool = True) -> None:
-    import sys
-
-    from rich.console import Console
     from rich.table import Table
 
-    c = console or Console(width=None if sys.stdout.isatty() else 160)
+    from curate import log
+
+    c = console or log.stdout_console(160)
     unit = rep["token_unit"]
     tok = {"n_tokens": "tokens", "characters": "chars"}.get(unit or "", "")
     if summary:

@@ -22,7 +22,7 @@ import numpy as np
 
 from curate import log
 from curate.errors import InputError, UsageError
-from curate.resample.sampling import largest_remainder
+from curate.resample.sampling import COUNT_MAX, largest_remainder
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -30,6 +30,10 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 ALL = ""  # the one domain when there is no --by
+# The most draws of one run, a budget needing more is refused: draw counts are float64 until
+# allocated, and this far below 2^53 their largest-remainder split over domains is exact (past 2^63
+# it would overflow int64); 10^12 is ~50x the documents of the largest open corpora (~2 x 10^10).
+MAX_DRAWS = 10**12
 
 
 @dataclass(frozen=True)
@@ -76,8 +80,23 @@ def load_mixture(path: str) -> dict[str, float]:
 
 
 def temperature_mixture(sizes: dict[str, float], t: float) -> dict[str, float]:
-    """q_d proportional to n_d^(1/T): T = 1 keeps the natural proportions, larger T flattens them."""
-    q = {d: (n ** (1.0 / t) if n > 0 else 0.0) for d, n in sizes.items()}
+    """q_d proportional to n_d^(1/T): T = 1 keeps the natural proportions, larger T flattens them,
+    and as T -> 0 the largest domain takes everything."""
+    try:  # the plain powers when they fit a float: the very shares (and samples) of earlier versions
+        q = {d: (n ** (1.0 / t) if n > 0 else 0.0) for d, n in sizes.items()}
+        s = sum(q.values())
+        if sys.float_info.min <= s < math.inf:
+            return {d: v / s for d, v in q.items()}
+    except OverflowError:
+        pass
+    return _temperature_logspace(sizes, t)
+
+
+def _temperature_logspace(sizes: dict[str, float], t: float) -> dict[str, float]:
+    """The same shares as exp((log n_d - log n_max) / T), normalised: the exponent is <= 0, so any T > 0
+    works (dividing the difference, not log n_d, by a tiny T gives -inf, never inf - inf)."""
+    top = max(math.log(n) for n in sizes.values() if n > 0)
+    q = {d: (math.exp((math.log(n) - top) / t) if n > 0 else 0.0) for d, n in sizes.items()}
     s = sum(q.values())
     return {d: v / s for d, v in q.items()}
 
@@ -158,10 +177,13 @@ def allocate(shard_parts: list[dict], budget: Budget, mixture: dict[str, float] 
             raise InputError(f"without replacement the budget needs {expected:,.0f} documents of "
                              f"{('domain ' + repr(d)) if by else label}, which has {x['n_pos']:,} with a positive "
                              "weight", where=where, hint="lower the budget, or sample --replacement")
-    draws = largest_remainder(np.array([info[d]["expected_draws"] for d in names]),
-                              int(round(sum(info[d]["expected_draws"] for d in names))))
+    total = sum(info[d]["expected_draws"] for d in names)
+    _check_draws(total, budget, B)
+    draws = largest_remainder(np.array([info[d]["expected_draws"] for d in names]), int(round(total)))
     for d, n in zip(names, draws, strict=True):
         info[d]["draws"] = int(n)
+        if replacement:
+            _check_count(info[d], budget, ("domain " + repr(d)) if by else "the input")
         info[d]["m"] = doms[d]["m"] if math.isfinite(doms[d]["m"]) else None  # the largest log-weight
         if info[d]["epochs"] > max_epochs:
             log.warn(f"resample: {('domain ' + repr(d)) if by else label} is repeated {info[d]['epochs']:.2f} epochs, "
@@ -185,6 +207,31 @@ def allocate(shard_parts: list[dict], budget: Budget, mixture: dict[str, float] 
             quotas[:, j] = largest_remainder(W, n, caps)
     return {"domains": names, "mixture": p, "unit": _unit_name(budget), "budget": B, "info": info,
             "sizes": sizes, "quotas": quotas.tolist()}
+
+
+def _budget_option(budget: Budget) -> str:
+    return f"--rows {int(budget.value)}" if budget.in_rows else f"--{budget.kind} {budget.value:g}"
+
+
+def _check_draws(total: float, budget: Budget, B: float) -> None:
+    """Refuse more than MAX_DRAWS draws (also a budget past float range: --fraction 1e300)."""
+    if math.isfinite(B) and total <= MAX_DRAWS:
+        return
+    raise UsageError(f"{_budget_option(budget)} needs {total:.3g} draws, more than the {MAX_DRAWS:.0e} a resample "
+                     "makes at most", hint="lower the budget")
+
+
+def _check_count(x: dict, budget: Budget, label: str) -> None:
+    """Refuse a budget that could draw one document more than COUNT_MAX times (sample_count, epoch and
+    repeat_index are int32). A document's count is at most its domain's draws, and exceeds its
+    expectation (at most max_expected_count) by 50 standard deviations with probability < e^-1000
+    (Chernoff)."""
+    lam = x["max_expected_count"]
+    if x["draws"] <= COUNT_MAX or lam + 50 * math.sqrt(lam) <= COUNT_MAX:
+        return
+    raise UsageError(f"{_budget_option(budget)} draws some documents of {label} about {lam:.3g} times each, more "
+                     f"than the {COUNT_MAX:,} draws of one document sample_count holds (int32)",
+                     hint="lower the budget, or spread it over more documents (or more uniform weights)")
 
 
 def _unit_name(budget: Budget) -> str:

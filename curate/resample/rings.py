@@ -43,6 +43,8 @@ def exponentials(key: int, rows: np.ndarray, j: int) -> np.ndarray:
 
 def step_scale(lam: float, j: int) -> float:
     """e^(lambda j): the j-th waiting time's stretch (inf past float range: that ring never comes)."""
+    if j == 0:  # the first ring is never stretched, even by lambda = inf (inf * 0 is NaN)
+        return 1.0
     with np.errstate(over="ignore"):
         return float(np.exp(np.float64(lam * j)))
 
@@ -70,7 +72,8 @@ def rings(w: np.ndarray, rows: np.ndarray, key: int, lam: float, upto: float):
 
 def nth_time(w: np.ndarray, rows: np.ndarray, key: int, lam: float, q: int) -> float:
     """The time of the q-th ring of these documents (q >= 1): rings are generated while they can
-    still come before the q-th smallest found so far, keeping only those."""
+    still come before the q-th smallest found so far, keeping only those. inf when fewer than q rings
+    ever come (later waits past float range): the stage's bound phase says so to the user."""
     last = np.zeros(len(w))
     active = np.flatnonzero(w > 0)
     kept = np.empty(0)
@@ -87,6 +90,4 @@ def nth_time(w: np.ndarray, rows: np.ndarray, key: int, lam: float, q: int) -> f
             kept = kept[kept <= tau]
         active = active[np.isfinite(t) & (t <= tau)]
         j += 1
-    if not np.isfinite(tau):
-        raise ValueError("fewer rings than draws")
     return tau

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 METHODS = ("multinomial", "gumbel", "softcap")
+COUNT_MAX = 2**31 - 1  # the most draws of one document: sample_count, epoch and repeat_index are int32
 _CODE = {"multinomial": 1, "gumbel": 2, "softcap": 3}
 
 
@@ -47,6 +48,8 @@ def draw(method: str, logw: np.ndarray, n: int, rng: np.random.Generator, softca
         counts[pos] = _softcap(np.exp(lw), n, rng, softcap)
     else:
         raise ValueError(method)
+    if n > COUNT_MAX and counts.max() > COUNT_MAX:  # plan.allocate refuses such budgets: never silently wrap
+        raise ValueError(f"a document drawn {counts.max()} times, more than an int32 count holds")
     return counts
 
 
@@ -77,6 +80,8 @@ def _softcap(w: np.ndarray, n: int, rng: np.random.Generator, lam: float) -> np.
 def largest_remainder(shares: np.ndarray, total: int, caps: np.ndarray | None = None) -> np.ndarray:
     """Integers proportional to `shares` summing to `total` (Hamilton's method), each <= its cap; a
     capped share's excess goes to the others. Ties go to the lower index: deterministic."""
+    if total > 2**53:  # float64 shares of more would not count exactly (and past 2^63 never end)
+        raise ValueError(f"largest_remainder of {total} is beyond float64's exact integers")
     shares = np.asarray(shares, np.float64)
     out = np.zeros(len(shares), np.int64)
     caps = np.full(len(shares), np.iinfo(np.int64).max) if caps is None else np.asarray(caps, np.int64)

@@ -15,7 +15,9 @@ Modes (--weights):
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 import pyarrow as pa
@@ -27,6 +29,8 @@ MODES = ("uniform", "softdedup", "softdedup:dup_count", "column:NAME", "dsir", "
 SEGMENTS = 100
 FLOOR_QUANTILE = 0.01
 POWER = 1.0  # 1/commonness, as in SoftDedup; 100 copies get <= 1/3 of uniform exposure (README)
+SEGMENTS_MAX = 2048  # curate.filter.quantiles.K: the boundaries' quantile summaries resolve no finer
+EXPR_SOURCE = "--weights expr"  # an ExprError renders "SOURCE: message"
 
 
 @dataclass(frozen=True)
@@ -65,8 +69,8 @@ def parse_weights(value: str, power: float | None = None, segments: int = SEGMEN
         power = 1.0 if v == "softdedup:dup_count" else POWER
     if not (power > 0 and math.isfinite(power)):
         raise UsageError(f"--power {power}: must be a positive number")
-    if segments < 1:
-        raise UsageError(f"--segments {segments}: must be at least 1")
+    if not 1 <= segments <= SEGMENTS_MAX:
+        raise UsageError(f"--segments {segments}: must be from 1 to {SEGMENTS_MAX}")
     if not 0 <= floor_quantile < 1:
         raise UsageError(f"--floor-quantile {floor_quantile}: must be in [0, 1)")
     if v in ("uniform", "dsir"):
@@ -90,7 +94,7 @@ def _parse(expr: str):
     try:
         return parse(expr)
     except ExprError as e:
-        raise e.locate(expr, "--weights expr:") from None
+        raise e.locate(expr, EXPR_SOURCE) from None
 
 
 def check_schema(spec: WeightSpec, schema: pa.Schema, where: str) -> None:
@@ -106,7 +110,7 @@ def check_schema(spec: WeightSpec, schema: pa.Schema, where: str) -> None:
                 raise ExprError(f"a weight must be a number, but this is a {c.kind}", 0, len(spec.arg),
                                 hint="e.g. expr:'n_tokens / 1000' or expr:'abs(score)'")
         except ExprError as e:
-            e.locate(spec.arg, "--weights expr:")
+            e.locate(spec.arg, EXPR_SOURCE)
             e.context = schema_context(schema)
             raise
         return
@@ -128,12 +132,18 @@ def _f64(arr) -> np.ndarray:
 
 def _bad(spec: WeightSpec, what: str, mask: np.ndarray, row0: int, where: str, values=None) -> InputError:
     i = int(np.flatnonzero(mask)[0])
-    shown = "" if values is None else f" ({values[i]!r})"
+    shown = "" if values is None else f" ({_plain(values[i])})"
     hint = {"dup_count": "dup_count is 1 for a unique document and N for each of N copies: rerun dedup --mode annotate",
             "commonness": "score every row: curate score IN OUT --commonness MODEL"}.get(spec.kind,
                                                                                           "fix or filter those rows first")
     return InputError(f"--weights {spec.label}: {int(mask.sum()):,} row(s) have {what}; the first is row "
                       f"{row0 + i}{shown}", where=where, hint=hint)
+
+
+def _plain(x) -> str:
+    """A number as a user wrote it: -1, 0.5, inf (not np.float64(-1.0))."""
+    x = float(x)
+    return str(int(x)) if x.is_integer() and abs(x) < 2**53 else repr(x)
 
 
 def raw_values(spec: WeightSpec, batch: pa.RecordBatch) -> np.ndarray:
@@ -201,7 +211,7 @@ def segment_model(summaries: list[dict], counts: np.ndarray | None, sums: np.nda
     from curate.filter import quantiles as qt
 
     k = spec.segments
-    bounds = [qt.merge(summaries, j / k) for j in range(1, k)]
+    bounds = _quantiles(summaries, [j / k for j in range(1, k)])
     model: dict = {"segments": k, "boundaries": bounds, "power": spec.power, "floor_quantile": spec.floor_quantile,
                    "floor_value": qt.merge(summaries, spec.floor_quantile) if spec.floor_quantile > 0 else None}
     if counts is None:
@@ -209,14 +219,45 @@ def segment_model(summaries: list[dict], counts: np.ndarray | None, sums: np.nda
     nz = counts > 0
     means = np.zeros(k)
     means[nz] = sums[nz] / counts[nz]
+    # The largest weight: the cap's, or without one the least common segment's.
+    _check_power(spec.power, model["floor_value"] if model["floor_value"] is not None else means[nz].min(initial=1.0))
     w = np.zeros(k)
-    w[nz] = means[nz] ** -spec.power
+    with np.errstate(over="ignore"):  # only below the floor, where the cap replaces them
+        w[nz] = means[nz] ** -spec.power
     cap = None
     if model["floor_value"] is not None:
         cap = float(model["floor_value"]) ** -spec.power
         w[nz] = np.minimum(w[nz], cap)
     model.update(counts=counts.tolist(), means=means.tolist(), weights=w.tolist(), cap=cap)
     return model
+
+
+def _quantiles(summaries: list[dict], qs: list[float]) -> list[float | None]:
+    """curate.filter.quantiles.merge(summaries, q) for every q, the same values from one sort of the
+    merged summaries instead of one per q (2048 segments: 2047 sorts)."""
+    vals = np.concatenate([np.asarray(s["values"], np.float64) for s in summaries] or [np.empty(0)])
+    wts = np.concatenate([np.asarray(s["weights"], np.int64) for s in summaries] or [np.empty(0, np.int64)])
+    total = int(wts.sum())
+    if total == 0:
+        return [None] * len(qs)
+    order = np.argsort(vals, kind="stable")
+    cum = np.cumsum(wts[order])
+    ranks = [max(1, math.ceil(Fraction(str(q)) * total)) for q in qs]  # exact, as merge() does
+    return [float(v) for v in vals[order][np.searchsorted(cum, ranks, side="left")]]
+
+
+def _check_power(power: float, smallest: float) -> None:
+    """The weights (1/c)^power and the slopes between segment means, at most power w / c, must fit a
+    float for the smallest commonness c that sets a weight (with a factor e to spare)."""
+    room, rarity = math.log(sys.float_info.max) - 1, -math.log(float(smallest))
+    if math.log(power) + (power + 1) * rarity <= room:
+        return
+    top = room / rarity if rarity else math.exp(room)
+    for _ in range(4):  # the largest power that fits: a fixed point, near after a few steps
+        top = (room - math.log(top)) / rarity - 1 if rarity else top
+    raise UsageError(f"--power {power:g}: the softdedup weight (1/commonness)^power of commonness {smallest:.4g} is "
+                     f"beyond float range; on this input --power can be at most {math.floor(top * 100) / 100:g}",
+                     hint="at power p a document half as common weighs 2^p times more: a few is already steep")
 
 
 def segment_of(values: np.ndarray, model: dict) -> np.ndarray:

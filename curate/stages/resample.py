@@ -499,6 +499,8 @@ class Resample(MapStage):
                             rej = rej or ctx.open_rejects(task.name, r.schema)
                             rej.write(r)
                 else:
+                    if len(c) and c.max() > np.iinfo(np.int32).max:  # the planner refuses such budgets
+                        raise RuntimeError(f"a sample_count of {int(c.max())} does not fit int32")
                     kept = b.append_column("sample_count", pa.array(c.astype(np.int32)))
                     res.rows_out += n
                 out = out or ctx.open_output(task.name, kept.schema)

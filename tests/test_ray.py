@@ -142,8 +142,10 @@ def _fill(template, inputs, out, rej):
 
 def _same_manifest(a: Path, b: Path) -> None:
     ma, mb = (json.loads((p / "_manifest.json").read_text()) for p in (a, b))
-    for key in ("totals", "counters", "params", "plan"):
+    for key in ("totals", "counters", "params"):
         assert ma.get(key) == mb.get(key), key
+    # the plan names the --rejects place, which differs between the two runs
+    assert {k: v for k, v in ma["plan"].items() if k != "rejects"} == {k: v for k, v in mb["plan"].items() if k != "rejects"}
     assert [(s["name"], s["rows_in"], s["rows_out"]) for s in ma["shards"]] == \
            [(s["name"], s["rows_in"], s["rows_out"]) for s in mb["shards"]]
 

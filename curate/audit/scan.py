@@ -356,11 +356,9 @@ def _set_probe(probe: Probe | None) -> None:
 
 
 def _init_worker(probe: Probe | None, driver: int) -> None:
-    import threading
+    from curate.run.proc import exit_with_driver
 
-    from curate.run.executor import _exit_with
-
-    threading.Thread(target=_exit_with, args=(driver,), daemon=True).start()  # no orphans after kill -9
+    exit_with_driver(driver)  # no orphans after kill -9 of the driver
     _set_probe(probe)
 
 

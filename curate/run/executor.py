@@ -22,7 +22,7 @@ from curate.errors import CurateError, OutputError, UsageError
 from curate.io import manifest as mf
 from curate.io.atomic import is_tmp_name, write_bytes_atomic
 from curate.io.location import STDIO, Location, info, locate
-from curate.run.proc import default_workers, imports_done, tune_malloc  # noqa: F401  (default_workers re-exported)
+from curate.run.proc import default_workers, exit_with_driver, imports_done, tune_malloc  # noqa: F401  (default_workers re-exported)
 from curate.run.progress import Reporter
 
 WORK = "_work"
@@ -205,37 +205,12 @@ _prepared: set[int] = set()
 def _init_worker(q, driver: int) -> None:
     global _worker_queue
     _worker_queue = q
-    import threading
-
-    threading.Thread(target=_exit_with, args=(driver,), daemon=True).start()
+    exit_with_driver(driver)
     tune_malloc()
     import pyarrow as pa
 
     pa.set_cpu_count(1)  # one task per process: no oversubscription of the cores
     pa.set_io_thread_count(2)
-
-
-def _exit_with(pid: int) -> None:
-    """A worker ends when the driver does, even by kill -9 or the OOM killer: nothing else would
-    stop it (its task queue's pipe stays open in the worker itself)."""
-    try:
-        fd = os.pidfd_open(pid)
-    except OSError:  # already gone, or no pidfd (Linux < 5.3): poll instead
-        fd = None
-    if fd is not None:
-        import select
-
-        select.select([fd], [], [])  # readable once the process has exited
-    else:
-        while True:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            except PermissionError:  # pid reused by another user's process: ours is gone
-                break
-            time.sleep(1)
-    os._exit(1)
 
 
 def _queue_progress(rows: int, nbytes: int) -> None:
@@ -310,16 +285,22 @@ def _mkdir(loc: Location) -> None:
                           hint="choose an output path in a directory you can write to") from None
 
 
-def _plan_rejects(out: Location) -> str | None:
-    """The --rejects directory of the unfinished run in `out`, if it has one."""
+def _read_plan(out: Location) -> dict | None:
+    """The plan of the unfinished run in `out`, or None (no plan, or not a JSON object)."""
     loc = out.child(f"{WORK}/plan.json")
     if info(loc).type.name != "File":
         return None
     with loc.fs.open_input_stream(loc.path) as f:
         try:
-            return json.loads(f.read()).get("rejects")
-        except (ValueError, AttributeError):
+            plan = json.loads(f.read())
+        except ValueError:
             return None
+    return plan if isinstance(plan, dict) else None
+
+
+def _plan_rejects(out: Location) -> str | None:
+    """The --rejects directory of the unfinished run in `out`, if it has one."""
+    return (_read_plan(out) or {}).get("rejects")
 
 
 def _check_rejects(rej: Location, record: dict, resuming: bool) -> None:
@@ -398,7 +379,7 @@ def _inside(child: Location, parent: Location) -> bool:
 
 
 def check_output_location(out: Location, inputs: list[Location]) -> None:
-    """`inputs`: the input paths, then (for --rejects) the output: none may hold or be held by `out`."""
+    """`out` (the output or --rejects) may not be, hold or sit inside any of the input paths."""
     for inp in inputs:
         if _same_place(out, inp) or _inside(inp, out):
             raise OutputError(
@@ -428,24 +409,18 @@ def _plan_record(stage: Stage, phases: list[Phase], rejects: Location | None) ->
 
 
 def _check_plan(out: Location, record: dict) -> None:
-    loc = out.child(f"{WORK}/plan.json")
-    if info(loc).type.name == "File":
-        with loc.fs.open_input_stream(loc.path) as f:
-            try:
-                old = json.loads(f.read())
-            except ValueError:
-                old = None
-        if old == record:
-            return
-        if old is not None:
-            what = [k for k in ("stage", "curate_version", "params", "seed", "input", "tasks", "compression", "rejects")
-                    if old.get(k) != record.get(k)]
-            raise OutputError(
-                f"holds an unfinished run with different {', '.join(what)}",
-                where=out.uri,
-                hint="rerun with the same options and input to resume it, or pass --overwrite to start again",
-            )
-    write_bytes_atomic(loc, json.dumps(record, indent=1, sort_keys=True).encode())
+    old = _read_plan(out)
+    if old == record:
+        return
+    if old is not None:
+        what = [k for k in ("stage", "curate_version", "params", "seed", "input", "tasks", "compression", "rejects")
+                if old.get(k) != record.get(k)]
+        raise OutputError(
+            f"holds an unfinished run with different {', '.join(what)}",
+            where=out.uri,
+            hint="rerun with the same options and input to resume it, or pass --overwrite to start again",
+        )
+    write_bytes_atomic(out.child(f"{WORK}/plan.json"), json.dumps(record, indent=1, sort_keys=True).encode())
 
 
 def execute(stage: Stage, out_uri: str, opts: RunOptions, input_locations: list[Location] | None = None) -> RunSummary:

@@ -30,3 +30,35 @@ def imports_done() -> None:
     if not gc.isenabled():
         gc.freeze()
         gc.enable()
+
+
+def exit_with_driver(pid: int) -> None:
+    """In a pool worker: end this process when the driver `pid` does (a daemon thread waits)."""
+    import threading
+
+    threading.Thread(target=_exit_with, args=(pid,), daemon=True).start()
+
+
+def _exit_with(pid: int) -> None:
+    """A worker ends when the driver does, even by kill -9 or the OOM killer: nothing else would
+    stop it (its task queue's pipe stays open in the worker itself)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:  # already gone, or no pidfd (Linux < 5.3): poll instead
+        fd = None
+    if fd is not None:
+        import select
+
+        select.select([fd], [], [])  # readable once the process has exited
+    else:
+        import time
+
+        while True:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            except PermissionError:  # pid reused by another user's process: ours is gone
+                break
+            time.sleep(1)
+    os._exit(1)

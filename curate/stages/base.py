@@ -69,6 +69,7 @@ class MapStage(DatasetInput, Stage):
         self.dataset = dataset
         self.params = params
         self._schema: pa.Schema | None = None
+        self._stream_schema: pa.Schema | None = None  # of a '-' input, once read
         self._stdin_manifest: dict | None = None
 
     # -- planning -------------------------------------------------------------------------
@@ -136,7 +137,7 @@ class MapStage(DatasetInput, Stage):
                     res.rows_rejected += rejected.num_rows
                 ctx.progress(batch.num_rows, nbytes)
             if out is None:  # empty shard: still publish an empty file with the right schema
-                schema = self._schema or getattr(self, "_stream_schema", None) or pa.schema([("id", pa.string()), ("text", pa.string())])
+                schema = self._schema or self._stream_schema or pa.schema([("id", pa.string()), ("text", pa.string())])
                 out = ctx.open_output(task.name, self.output_schema(schema))
             res.bytes_out += out.close()
             res.outputs.append(task.name)

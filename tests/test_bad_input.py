@@ -498,3 +498,22 @@ def test_an_output_that_cannot_be_created_is_a_clean_error(tmp_path, sample_data
     f = tmp_path / "file"
     f.write_text("x")
     fails(["export", sample_dataset, f / "sub"], 1, "cannot create the directory", inputs=[f])
+
+
+def test_shards_differing_only_in_nullability_say_so(tmp_path):
+    d = tmp_path / "in"
+    d.mkdir()
+    strict = pa.schema([pa.field("id", pa.string(), nullable=False), pa.field("text", pa.string(), nullable=False)])
+    pq.write_table(pa.table({"id": ["a"], "text": ["x"]}, schema=strict), d / "part-00000.parquet")
+    pq.write_table(pa.table({"id": ["b"], "text": ["y"]}), d / "part-00001.parquet")
+    fails(["dedup", "exact", d, tmp_path / "o", "-j", "1"], 1, "schema differs",
+          "column 'id' is nullable here but not nullable in", inputs=[d])
+
+
+def test_score_warns_about_each_input_column_it_replaces(tmp_path):
+    src = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"id": ["a"], "text": ["Some words here."], "c4_sentences": ["old"],
+                             "c4_kept_lines": [1]}), src)
+    r = succeeds("score", src, tmp_path / "o", "--signals", "c4", "-j", "1")
+    assert "replacing the input's 'c4_sentences' column" in r.stderr
+    assert "replacing the input's 'c4_kept_lines' column" in r.stderr
